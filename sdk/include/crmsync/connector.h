@@ -257,6 +257,8 @@ typedef struct crmsync_record_v1 {
   size_t item_count;
   uint32_t flags;       /* CRMSYNC_RECORD_* */
   crmsync_str raw_json; /* the CRM object, for logs of failures; empty for medical records */
+  crmsync_str locator;  /* where the object sits in its source, for error reports ("Row 7");
+                           may be empty */
 } crmsync_record_v1;
 
 /* Where a connector delivers what it found. Host-owned; valid during the entry point that
@@ -273,7 +275,8 @@ typedef struct crmsync_sink_v1 {
   int32_t (*skip)(const struct crmsync_sink_v1* sink, crmsync_str external_id, crmsync_str reason);
 
   /* An object that could not be mapped: the host logs the reason with the raw object and,
-   * for fetched data, queues it for an item-level retry. */
+   * for fetched data, queues it for an item-level retry. external_id may be empty when the
+   * object has none; it then names the object by its locator ("Row 7"). */
   int32_t (*fail)(const struct crmsync_sink_v1* sink, crmsync_str external_id, crmsync_str reason,
                   crmsync_str raw_json);
 

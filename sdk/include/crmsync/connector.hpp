@@ -196,6 +196,7 @@ struct Record {
   std::vector<LineItem> items;
   bool medical = false;
   std::string raw_json;
+  std::string locator;
 };
 
 // The host's sink for one call. Throws Error when the host refuses data (the connector should let
@@ -232,6 +233,7 @@ class Sink {
     c.item_count = item_ptrs.size();
     c.flags = r.medical ? CRMSYNC_RECORD_MEDICAL : 0u;
     c.raw_json = str(r.raw_json);
+    c.locator = str(r.locator);
     check(sink_->record(sink_, &c), "record");
   }
   void skip(std::string_view external_id, std::string_view reason) const {
