@@ -276,7 +276,7 @@ typedef struct crmsync_sink_v1 {
 
   /* An object that could not be mapped: the host logs the reason with the raw object and,
    * for fetched data, queues it for an item-level retry. external_id may be empty when the
-   * object has none; it then names the object by its locator ("Row 7"). */
+   * object has none; the reason then says where it is ("Row 7: amount is missing"). */
   int32_t (*fail)(const struct crmsync_sink_v1* sink, crmsync_str external_id, crmsync_str reason,
                   crmsync_str raw_json);
 
