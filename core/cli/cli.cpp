@@ -1,0 +1,46 @@
+// Cli: option parsing and dispatch of the crmsync tool.
+#include "cli/cli.h"
+
+#include <cstdio>
+
+namespace crmsync::cli {
+
+Cli::Cli() : app_("crmsync: CRM integrations of the loyalty platform", "crmsync") {
+  app_.require_subcommand(1);
+  // Global options may also follow the command name: `crmsync plugins --config x.yaml`.
+  app_.fallthrough();
+  app_.add_option("--config", config_path_, "YAML configuration file")
+      ->envname("CRMSYNC_CONFIG")
+      ->capture_default_str();
+}
+
+CLI::App* Cli::add_command(const std::string& name, const std::string& description,
+                           std::function<int()> run) {
+  CLI::App* command = app_.add_subcommand(name, description);
+  commands_.emplace_back(command, std::move(run));
+  return command;
+}
+
+Result<config::Config> Cli::load_config() const {
+  return config::load_file(config_path_);
+}
+
+int Cli::run(int argc, char** argv) {
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Prints help (exit code 0) or the usage error on stderr.
+    return app_.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  for (const auto& [command, run] : commands_) {
+    if (command->parsed()) return run();
+  }
+  return report_failure("no command chosen");
+}
+
+int report_failure(const std::string& message) {
+  std::fprintf(stderr, "crmsync: %s\n", message.c_str());
+  return kExitFailure;
+}
+
+}  // namespace crmsync::cli

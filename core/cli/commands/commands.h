@@ -1,0 +1,18 @@
+// Registration of the crmsync commands: one function per commands/<name>.cpp, each called once
+// from main().
+#ifndef CRMSYNC_CORE_CLI_COMMANDS_COMMANDS_H
+#define CRMSYNC_CORE_CLI_COMMANDS_COMMANDS_H
+
+#include "cli/cli.h"
+
+namespace crmsync::cli {
+
+// `crmsync plugins [--json]`: the connectors the config enables and why any failed to load.
+void register_plugins(Cli& cli);
+
+// `crmsync plugin-check PATH.so [--config-json JSON]`: the conformance checks for one connector.
+void register_plugin_check(Cli& cli);
+
+}  // namespace crmsync::cli
+
+#endif  // CRMSYNC_CORE_CLI_COMMANDS_COMMANDS_H

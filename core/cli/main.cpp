@@ -1,0 +1,10 @@
+// Entry point of the crmsync tool: registers every command and runs the one chosen.
+#include "cli/cli.h"
+#include "cli/commands/commands.h"
+
+int main(int argc, char** argv) {
+  crmsync::cli::Cli cli;
+  crmsync::cli::register_plugins(cli);
+  crmsync::cli::register_plugin_check(cli);
+  return cli.run(argc, argv);
+}

@@ -1,0 +1,103 @@
+// The host's YAML configuration (DESIGN §8) parsed into plain structs.
+//
+// Parsing is strict: unknown keys, wrong types and missing required values are errors whose message
+// starts with the key path ("businesses[0].integrations[1].connector: required"). String values may
+// reference environment variables as ${env:NAME}; an unset variable is an error.
+#ifndef CRMSYNC_CORE_CONFIG_CONFIG_H
+#define CRMSYNC_CORE_CONFIG_CONFIG_H
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace crmsync::config {
+
+// Where the host keeps its data.
+struct StorageConfig {
+  std::string backend = "sqlite";   // "sqlite" or "postgres"
+  std::string path = "crmsync.db";  // SQLite database file (backend sqlite)
+  std::string url;                  // libpq conninfo or URI (backend postgres)
+};
+
+// Which connector libraries to load: <dir>/<id>.so for each enabled id.
+struct PluginsConfig {
+  std::string dir = "plugins";
+  std::vector<std::string> enabled;
+};
+
+// The HTTP server (admin API, webhooks).
+struct ServerConfig {
+  std::string listen = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string public_url;  // base URL providers call back; empty: webhooks are not registered
+};
+
+// Periodic syncs.
+struct SchedulerConfig {
+  uint32_t interval_seconds = 300;  // key `interval`
+  uint32_t workers = 4;
+};
+
+// Where the master key that seals stored credentials comes from.
+struct SecretsConfig {
+  std::string master_key_file;
+  std::string master_key_env;
+};
+
+// Alert e-mails about failing integrations.
+struct AlertsConfig {
+  std::string smtp_url;
+  std::string from;
+  std::vector<std::string> to;
+};
+
+// The loyalty module that receives transactions.
+struct LoyaltyConfig {
+  std::string url;
+};
+
+// One CRM integration of a business.
+struct IntegrationConfig {
+  std::string id;
+  std::string connector;  // connector id (CRM type), e.g. "yclients"
+  bool active = true;
+  std::string settings_json = "{}";  // the settings map as a JSON object, secrets included
+};
+
+// A partner business and its integrations.
+struct BusinessConfig {
+  std::string id;
+  std::string name;
+  std::string timezone = "Europe/Moscow";  // IANA zone
+  std::string region = "RU";               // default phone region
+  std::string currency = "RUB";            // ISO 4217
+  std::vector<IntegrationConfig> integrations;
+};
+
+// The whole configuration file.
+struct Config {
+  StorageConfig storage;
+  PluginsConfig plugins;
+  ServerConfig server;
+  SchedulerConfig scheduler;
+  SecretsConfig secrets;
+  AlertsConfig alerts;
+  LoyaltyConfig loyalty;
+  std::vector<BusinessConfig> businesses;
+};
+
+// Parses YAML text. Relative paths (plugins.dir, storage.path, secrets.master_key_file) are
+// resolved against base_dir.
+Result<Config> parse(std::string_view yaml, const std::filesystem::path& base_dir);
+
+// Reads and parses a file; relative paths are resolved against the file's directory. Errors name
+// the file.
+Result<Config> load_file(const std::filesystem::path& file);
+
+}  // namespace crmsync::config
+
+#endif  // CRMSYNC_CORE_CONFIG_CONFIG_H

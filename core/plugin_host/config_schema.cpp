@@ -1,0 +1,94 @@
+// ConfigSchema: a connector's JSON Schema compiled with valijson, and the checks of integration
+// configs against it.
+#define VALIJSON_USE_EXCEPTIONS 1  // a malformed schema must be an error, not an abort
+
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validator.hpp>
+
+#include "plugin_host/internal.h"
+
+namespace crmsync::plugin_host::internal {
+
+struct ConfigSchema::Compiled {
+  valijson::Schema schema;
+};
+
+ConfigSchema::ConfigSchema() : compiled_(std::make_unique<Compiled>()) {}
+ConfigSchema::~ConfigSchema() = default;
+
+Result<std::unique_ptr<ConfigSchema>> ConfigSchema::compile(std::string_view text) {
+  nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
+  if (document.is_discarded()) return fail(CRMSYNC_E_INVALID_INPUT, "config_schema is not JSON");
+  if (!document.is_object() || document.value("type", "") != "object") {
+    return fail(CRMSYNC_E_INVALID_INPUT,
+                "config_schema must describe an object (\"type\": \"object\")");
+  }
+  std::unique_ptr<ConfigSchema> out(new ConfigSchema());
+  try {
+    // Draft 7 is the newest draft valijson implements; the keywords connectors use (type,
+    // properties, required, enum, pattern, minimum...) read the same in draft 2020-12.
+    valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
+    valijson::adapters::NlohmannJsonAdapter adapter(document);
+    parser.populateSchema(adapter, out->compiled_->schema);
+  } catch (const std::exception& e) {
+    return fail(CRMSYNC_E_INVALID_INPUT, std::string("config_schema: ") + e.what());
+  }
+  if (auto properties = document.find("properties");
+      properties != document.end() && properties->is_object()) {
+    for (const auto& [name, property] : properties->items()) {
+      if (property.is_object() && property.value("x-secret", false) == true) {
+        out->secret_fields_.push_back(name);
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// valijson's context ["<root>", "[settings]", "[0]"] as "settings[0]".
+std::string field_path(const std::vector<std::string>& context) {
+  std::string out;
+  for (const std::string& part : context) {
+    if (part.size() < 2 || part.front() != '[') continue;  // "<root>"
+    std::string name = part.substr(1, part.size() - 2);
+    bool index = name.find_first_not_of("0123456789") == std::string::npos;
+    if (index) {
+      out += part;
+    } else {
+      out += (out.empty() ? "" : ".") + name;
+    }
+  }
+  return out;
+}
+
+std::string describe(const valijson::ValidationResults::Error& error) {
+  const std::string path = field_path(error.context);
+  static constexpr std::string_view kMissing = "Missing required property '";
+  if (error.description.rfind(kMissing, 0) == 0) {
+    std::string name = error.description.substr(kMissing.size());
+    name = name.substr(0, name.find('\''));
+    return "field `" + (path.empty() ? name : path + "." + name) + "` is required";
+  }
+  std::string text = error.description;
+  if (!text.empty() && text.back() == '.') text.pop_back();
+  return path.empty() ? text : "field `" + path + "`: " + text;
+}
+
+}  // namespace
+
+Result<void> ConfigSchema::validate(const nlohmann::json& config) const {
+  valijson::Validator validator;
+  valijson::ValidationResults results;
+  valijson::adapters::NlohmannJsonAdapter adapter(config);
+  if (validator.validate(compiled_->schema, adapter, &results)) return {};
+  valijson::ValidationResults::Error first;
+  results.popError(first);
+  std::string message = "config: " + describe(first);
+  // The first error is the most specific; the rest are usually its enclosing schemas.
+  return fail(CRMSYNC_E_INVALID_CONFIG, message);
+}
+
+}  // namespace crmsync::plugin_host::internal
