@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <unordered_map>
+#include <variant>
 
 #include "normalize/text.h"
 
@@ -379,32 +380,37 @@ const char* status_reason(Status status) {
     case Status::leftover_extension:
       return "has an unrecognised extension";
   }
-  return "is valid";
+  return "is not valid";
 }
 
-Error refuse(std::string_view raw, std::string_view why) {
-  std::string message = raw.empty() ? "Phone is empty" : "Phone '";
-  if (!raw.empty()) message.append(raw).append("' ").append(why);
+Error refuse(std::string_view shown, std::string_view why) {
+  std::string message = "Phone '";
+  message.append(shown).append("' ").append(why);
   return fail(CRMSYNC_E_INVALID_INPUT, std::move(message));
 }
 
 // The whole pipeline; `fast` turns the shortcut and the caches on.
 Result<Phone> normalize(std::string_view raw, const PhoneRules& rules, bool fast) {
-  std::string_view text = trim(raw);
-  if (text.empty()) return refuse({}, {});
+  const std::string_view shown = trim(raw);
+  if (shown.empty()) return fail(CRMSYNC_E_INVALID_INPUT, "Phone is empty");
   const bool shortcut_region = rules.default_region == "RU";
-  Verdict verdict;
+  if (!shortcut_region && util().GetCountryCodeForRegion(std::string(rules.default_region)) == 0) {
+    return fail(CRMSYNC_E_INVALID_CONFIG,
+                "Unknown phone region '" + std::string(rules.default_region) + "'");
+  }
+  std::string_view text = shown;
   std::string_view extension;
   std::optional<std::uint64_t> national;
   if (fast && shortcut_region) national = shortcut_national_number(text);
   if (!national) {
     auto split = split_extension(text);
-    if (auto* error = std::get_if<SplitError>(&split)) return refuse(text, error->why);
+    if (auto* error = std::get_if<SplitError>(&split)) return refuse(shown, error->why);
     text = trim(std::get<Split>(split).number);
     extension = std::get<Split>(split).extension;
-    if (text.empty()) return refuse(raw, "has no number");
+    if (text.empty()) return refuse(shown, "has no number");
     if (fast && shortcut_region) national = shortcut_national_number(text);
   }
+  Verdict verdict;
   if (national) {
     verdict = shortcut_verdict(*national);
   } else {
@@ -412,20 +418,17 @@ Result<Phone> normalize(std::string_view raw, const PhoneRules& rules, bool fast
       case CharClass::allowed:
         break;
       case CharClass::letter:
-        return refuse(raw, "contains letters");
+        return refuse(shown, "contains letters");
       case CharClass::other:
-        return refuse(raw, "contains characters that are not part of a number");
+        return refuse(shown, "contains characters that are not part of a number");
     }
     verdict = fast ? parse_memo().get(text, rules.default_region)
                    : parse_and_judge(text, rules.default_region);
   }
-  if (verdict.status != Status::valid) return refuse(raw, status_reason(verdict.status));
+  if (verdict.status != Status::valid) return refuse(shown, status_reason(verdict.status));
   if (!rules.allow_other_regions && verdict.region != rules.default_region) {
-    std::string why = "is a ";
-    why.append(verdict.region.empty() ? "non-geographic" : verdict.region)
-        .append(" number, not ")
-        .append(rules.default_region);
-    return refuse(raw, why);
+    return refuse(shown,
+                  "is a " + verdict.region + " number, not " + std::string(rules.default_region));
   }
   return Phone{std::move(verdict.e164), std::string(extension), std::move(verdict.region)};
 }

@@ -39,7 +39,8 @@ struct PhoneRules {
   bool allow_other_regions = false;
 };
 
-// Normalizes `raw` to E.164; errors (CRMSYNC_E_INVALID_INPUT) say why the input was refused.
+// Normalizes `raw` to E.164; errors (CRMSYNC_E_INVALID_INPUT) say why the input was refused. An
+// unknown default_region is CRMSYNC_E_INVALID_CONFIG.
 Result<Phone> phone(std::string_view raw, const PhoneRules& rules = {});
 
 namespace internal {

@@ -286,6 +286,13 @@ TEST_CASE("bad phone input gets a clear error, not a crash") {
   CHECK(normalize::phone("12345").error().message.find("'12345'") != std::string::npos);
 }
 
+TEST_CASE("an unknown default region is a configuration error") {
+  auto result = normalize::phone("+79123456789", {.default_region = "XX"});
+  REQUIRE(!result.ok());
+  CHECK(result.error().code == CRMSYNC_E_INVALID_CONFIG);
+  CHECK(result.error().message == "Unknown phone region 'XX'");
+}
+
 TEST_CASE("the shortcut reads the CSV shapes and leaves the others to Parse") {
   using normalize::internal::shortcut_national_number;
   CHECK(shortcut_national_number("+79123456789") == 9123456789u);
