@@ -1,0 +1,286 @@
+// The ingest pipeline: normalization of connector records and batch commits (see pipeline.h).
+#include "pipeline/pipeline.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "normalize/amount.h"
+#include "normalize/dedup_key.h"
+#include "normalize/phone.h"
+
+namespace crmsync::pipeline {
+namespace {
+
+std::string_view view(crmsync_str s) { return s.len == 0 ? std::string_view{} : std::string_view{s.ptr, s.len}; }
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+store::Timestamp system_now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+// Appends "; " between the reasons of one record.
+void add_reason(std::string& reasons, std::string_view reason) {
+  if (!reasons.empty()) reasons.append("; ");
+  reasons.append(reason);
+}
+
+// A record's amount in minor units, whichever way the connector gave it.
+Result<int64_t> record_amount(const crmsync_record_v1& record) {
+  if (record.amount_kind == CRMSYNC_AMOUNT_MINOR) {
+    if (record.amount_minor <= 0) return fail(CRMSYNC_E_INVALID_INPUT, "Amount must be positive");
+    return record.amount_minor;
+  }
+  return normalize::amount_minor(view(record.amount));
+}
+
+// The items of a record as the JSON array stored with the transaction.
+std::string items_json(const crmsync_record_v1& record) {
+  if (record.item_count == 0) return "[]";
+  nlohmann::json items = nlohmann::json::array();
+  for (size_t i = 0; i < record.item_count; ++i) {
+    const crmsync_line_item_v1& item = *record.items[i];
+    nlohmann::json line{{"name", view(item.name)}};
+    if (item.quantity.len > 0) line["quantity"] = view(item.quantity);
+    if (item.amount_kind == CRMSYNC_AMOUNT_MINOR) {
+      line["amount_minor"] = item.amount_minor;
+    } else if (auto minor = normalize::amount_minor(view(item.amount), {.allow_zero = true})) {
+      line["amount_minor"] = *minor;
+    } else {
+      line["amount"] = view(item.amount);  // kept as given: items are informative, not money
+    }
+    items.push_back(std::move(line));
+  }
+  return items.dump();
+}
+
+}  // namespace
+
+Result<Target> make_target(const store::Business& business,
+                           const store::Integration& integration) {
+  auto zone = normalize::TimeZone::locate(business.timezone);
+  if (!zone) {
+    return fail(CRMSYNC_E_INVALID_CONFIG,
+                "business " + business.id + ": " + zone.error().message);
+  }
+  Target target{.business_id = business.id,
+                .integration_id = integration.id,
+                .id_prefix = upper(integration.crm_type),
+                .zone = *zone,
+                .region = business.region,
+                .currency = business.currency,
+                .invalid_phone_is_error = integration.crm_type == "csv"};
+  return target;
+}
+
+// Receives one fetch's records and turns them into a store batch.
+class Ingest::Collector : public plugin_host::RecordSink {
+ public:
+  Collector(Ingest& ingest, store::Batch& batch) : ingest_(ingest), batch_(batch) {}
+
+  Result<void> on_record(const crmsync_record_v1& record) override {
+    ++batch_.increments.fetched;
+    const Target& target = ingest_.target_;
+    std::string reasons;
+
+    auto when = normalize::time_utc(view(record.occurred_at), target.zone);
+    if (!when) add_reason(reasons, record.occurred_at.len == 0 ? "Missing date" : when.error().message);
+
+    auto amount = record_amount(record);
+    if (!amount) add_reason(reasons, amount.error().message);
+
+    std::string phone_e164;
+    std::string_view raw_phone = view(record.customer_phone);
+    if (!raw_phone.empty()) {
+      auto phone = normalize::phone(raw_phone, {.default_region = target.region});
+      if (phone) {
+        phone_e164 = std::move(phone->e164);
+      } else if (target.invalid_phone_is_error) {
+        add_reason(reasons, phone_reason(phone.error().message));
+      } else {
+        warn(record, "Customer phone not usable, sale stored without a customer: " +
+                         phone.error().message);
+      }
+    } else if (target.invalid_phone_is_error) {
+      add_reason(reasons, "Missing phone");
+    }
+
+    std::string_view given_id = view(record.external_id);
+    if (!reasons.empty()) {
+      std::string where(record.locator.len > 0 ? view(record.locator) : given_id);
+      return ingest_.record_failure(batch_, std::move(where), std::move(reasons),
+                                    view(record.raw_json));
+    }
+
+    store::NormalizedTransaction& tx = batch_.transactions.emplace_back();
+    tx.occurred_at = *when;
+    tx.amount_minor = *amount;
+    if (given_id.empty()) {
+      tx.external_id =
+          normalize::csv_dedup_id(*when, phone_e164, *amount, target.business_id);
+    } else {
+      tx.external_id.reserve(target.id_prefix.size() + 1 + given_id.size());
+      tx.external_id.append(target.id_prefix).append("-").append(given_id);
+    }
+    tx.currency = record.currency.len > 0 ? std::string(view(record.currency)) : target.currency;
+    tx.phone_e164 = std::move(phone_e164);
+    tx.customer_ref = view(record.customer_ref);
+    tx.description = view(record.description);
+    tx.items_json = items_json(record);
+    tx.is_medical = (record.flags & CRMSYNC_RECORD_MEDICAL) != 0;
+    return {};
+  }
+
+  Result<void> on_skip(std::string_view external_id, std::string_view reason) override {
+    ++batch_.increments.fetched;
+    ++batch_.increments.skipped;
+    (void)external_id;
+    (void)reason;
+    return {};
+  }
+
+  Result<void> on_fail(std::string_view external_id, std::string_view reason,
+                       std::string_view raw_json) override {
+    ++batch_.increments.fetched;
+    return ingest_.record_failure(batch_, std::string(external_id), std::string(reason), raw_json);
+  }
+
+  Result<void> on_refetch(std::string_view /*object_id*/) override {
+    return fail(CRMSYNC_E_INTERNAL, "refetch is only valid from parse_webhook");
+  }
+
+  Result<void> on_checkpoint(std::string_view next_cursor, bool more) override {
+    cursor_ = std::string(next_cursor);
+    more_ = more;
+    checkpointed_ = true;
+    return {};
+  }
+
+  bool checkpointed() const noexcept { return checkpointed_; }
+  bool more() const noexcept { return more_; }
+  std::string& cursor() noexcept { return cursor_; }
+
+ private:
+  static std::string phone_reason(const std::string& detail) {
+    return "Invalid phone format (expected +7XXXXXXXXXX): " + detail;
+  }
+
+  void warn(const crmsync_record_v1& record, std::string message) {
+    store::LogEntry& entry = batch_.logs.emplace_back();
+    entry.business_id = ingest_.target_.business_id;
+    entry.integration_id = ingest_.target_.integration_id;
+    entry.run_id = ingest_.run_id_;
+    entry.type = store::LogType::warning;
+    entry.error_type = "InvalidPhone";
+    entry.message = std::string(view(record.external_id)) + ": " + std::move(message);
+    entry.created_at = batch_.now;
+  }
+
+  Ingest& ingest_;
+  store::Batch& batch_;
+  std::string cursor_;
+  bool more_ = false;
+  bool checkpointed_ = false;
+};
+
+Ingest::Ingest(store::Store& store, Target target, std::optional<int64_t> run_id, Options options)
+    : store_(store), target_(std::move(target)), run_id_(run_id), options_(std::move(options)) {
+  if (!options_.now) options_.now = system_now;
+}
+
+Result<void> Ingest::record_failure(store::Batch& batch, std::string where, std::string reason,
+                                    std::string_view raw_json) {
+  ++batch.increments.failed;
+  if (logged_failures_ < options_.logged_examples) {
+    ++logged_failures_;
+    store::LogEntry& entry = batch.logs.emplace_back();
+    entry.business_id = target_.business_id;
+    entry.integration_id = target_.integration_id;
+    entry.run_id = run_id_;
+    entry.type = store::LogType::error;
+    entry.error_type = "ParseError";
+    entry.message = where.empty() ? reason : where + ": " + reason;
+    entry.raw_json = raw_json;
+    entry.created_at = batch.now;
+  }
+  if (errors_.size() < options_.kept_errors) {
+    errors_.push_back(ItemError{std::move(where), std::move(reason)});
+  }
+  return {};
+}
+
+Result<std::string> Ingest::run(plugin_host::Instance& instance, std::string cursor) {
+  store::Batch batch;
+  batch.business_id = target_.business_id;
+  batch.integration_id = target_.integration_id;
+  batch.run_id = run_id_;
+  for (;;) {
+    batch.transactions.clear();
+    batch.logs.clear();
+    batch.increments = {};
+    batch.now = options_.now();
+    Collector collector(*this, batch);
+    if (auto fetched = instance.fetch(cursor, collector); !fetched) return fetched.error();
+    if (!collector.checkpointed()) {
+      return fail(CRMSYNC_E_INTERNAL,
+                  "connector " + target_.id_prefix + " returned from fetch without a checkpoint");
+    }
+    batch.cursor = collector.cursor();
+    auto committed = store_.commit_batch(batch);
+    if (!committed) return committed.error();
+
+    totals_.fetched += batch.increments.fetched;
+    totals_.failed += batch.increments.failed;
+    totals_.skipped += batch.increments.skipped;
+    totals_.inserted += committed->inserted;
+    totals_.duplicates += committed->duplicates;
+    if (auto logged = log_duplicates(batch, *committed); !logged) return logged.error();
+
+    cursor = std::move(collector.cursor());
+    if (options_.on_batch) options_.on_batch(totals_, cursor);
+    if (!collector.more()) return cursor;
+  }
+}
+
+Result<void> Ingest::log_duplicates(const store::Batch& batch, const store::BatchResult& result) {
+  if (result.duplicates == 0 || logged_duplicates_ >= options_.logged_examples) return {};
+  std::vector<store::LogEntry> entries;
+  for (size_t i = 0; i < result.outcomes.size() && logged_duplicates_ < options_.logged_examples;
+       ++i) {
+    if (result.outcomes[i] != store::Outcome::duplicate) continue;
+    ++logged_duplicates_;
+    store::LogEntry& entry = entries.emplace_back();
+    entry.business_id = target_.business_id;
+    entry.integration_id = target_.integration_id;
+    entry.run_id = run_id_;
+    entry.type = store::LogType::success;
+    entry.message = "Duplicate skipped: " + batch.transactions[i].external_id;
+    entry.created_at = batch.now;
+  }
+  return store_.append_logs(entries);
+}
+
+const Totals& Ingest::totals() const noexcept { return totals_; }
+
+const std::vector<ItemError>& Ingest::errors() const noexcept { return errors_; }
+
+std::string Ingest::summary() const {
+  std::string text = "Imported " + std::to_string(totals_.inserted) + " transactions, " +
+                     std::to_string(totals_.failed) + (totals_.failed == 1 ? " error" : " errors");
+  if (totals_.duplicates > 0) {
+    text += ", " + std::to_string(totals_.duplicates) + " duplicates skipped";
+  }
+  if (totals_.skipped > 0) {
+    text += ", " + std::to_string(totals_.skipped) + " not sales";
+  }
+  return text;
+}
+
+}  // namespace crmsync::pipeline

@@ -1,0 +1,108 @@
+// The ingest pipeline (DESIGN §4): what every source's records go through on their way into the
+// store. A connector delivers raw records through its sink; the pipeline normalizes each one
+// (phone to E.164, amount to minor units, time to UTC), gives it its dedup key, and commits the
+// batch with the connector's cursor in one store transaction (transactions, outbox events, run
+// counters and log lines together), so a sale is stored exactly once however often it arrives.
+//
+// Logs stay proportionate: the first few failures and duplicates of a run are logged one by one
+// with their data, the rest only counted, and the caller writes one summary line per run.
+#ifndef CRMSYNC_CORE_PIPELINE_PIPELINE_H
+#define CRMSYNC_CORE_PIPELINE_PIPELINE_H
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "normalize/utc_time.h"
+#include "plugin_host/plugin_host.h"
+#include "store/store.h"
+
+namespace crmsync::pipeline {
+
+// The integration whose records are ingested, with what normalization needs to know.
+struct Target {
+  std::string business_id;
+  std::string integration_id;
+  std::string id_prefix;  // prefix of external ids, the connector id in upper case: "YCLIENTS"
+  normalize::TimeZone zone;
+  std::string region = "RU";    // default phone region of the business
+  std::string currency = "RUB"; // default currency of the business
+  // A phone that cannot be read makes the record an error (CSV: the spec skips such rows);
+  // otherwise the sale is stored without a customer and a warning is logged.
+  bool invalid_phone_is_error = false;
+};
+
+// Builds the Target of an integration of a business; an unknown time zone is an error.
+Result<Target> make_target(const store::Business& business, const store::Integration& integration);
+
+// Counters of one ingest.
+struct Totals {
+  int64_t fetched = 0;     // objects the connector delivered (records, skips and failures)
+  int64_t inserted = 0;    // new transactions
+  int64_t duplicates = 0;  // sales already stored
+  int64_t failed = 0;      // objects that could not be read or normalized
+  int64_t skipped = 0;     // objects that are not sales (unpaid, deleted, ...)
+};
+
+// One object that failed, for error reports: "Row 7: Amount is not a number".
+struct ItemError {
+  std::string where;   // the record's locator ("Row 7") or external id; may be empty
+  std::string reason;  // why, fit to show to a business owner
+};
+
+// How an ingest behaves.
+struct Options {
+  // Individual log lines per kind (failure, duplicate) per run; beyond that only counts.
+  int logged_examples = 20;
+  // Errors kept in memory for the report; beyond that only counted (bounded memory).
+  size_t kept_errors = 100000;
+  // Called after each committed batch, on the ingesting thread.
+  std::function<void(const Totals& totals, std::string_view cursor)> on_batch;
+  // The clock, for created_at of logs and runs.
+  std::function<store::Timestamp()> now;
+};
+
+// Runs a connector's fetch loop into the store for one sync run.
+class Ingest {
+ public:
+  // run_id: the sync run whose counters the batches update (may be absent, e.g. for tests).
+  Ingest(store::Store& store, Target target, std::optional<int64_t> run_id, Options options = {});
+
+  // Calls fetch from cursor until the connector reports no more data, committing each batch
+  // with its cursor. Returns the cursor after the last committed batch. An error of the
+  // connector or the store stops the loop; batches committed before it stay committed.
+  Result<std::string> run(plugin_host::Instance& instance, std::string cursor);
+
+  // Counters so far.
+  const Totals& totals() const noexcept;
+  // Failed objects so far (at most Options::kept_errors of them).
+  const std::vector<ItemError>& errors() const noexcept;
+  // "Imported 25 transactions, 2 errors, 3 duplicates skipped": the spec's run summary.
+  std::string summary() const;
+
+ private:
+  class Collector;
+
+  // Counts a failed object, logs it while under the example limit and keeps it for the report.
+  Result<void> record_failure(store::Batch& batch, std::string where, std::string reason,
+                              std::string_view raw_json);
+  // Logs the first duplicates of the run one by one ("Duplicate skipped: YCLIENTS-123").
+  Result<void> log_duplicates(const store::Batch& batch, const store::BatchResult& result);
+
+  store::Store& store_;
+  Target target_;
+  std::optional<int64_t> run_id_;
+  Options options_;
+  Totals totals_;
+  std::vector<ItemError> errors_;
+  int logged_failures_ = 0;
+  int logged_duplicates_ = 0;
+};
+
+}  // namespace crmsync::pipeline
+
+#endif  // CRMSYNC_CORE_PIPELINE_PIPELINE_H

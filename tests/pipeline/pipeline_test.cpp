@@ -1,0 +1,288 @@
+// The ingest pipeline end to end over both store backends: real connectors (the scripted test
+// connector and the csv connector) loaded through the plugin host, normalization, dedup, batch
+// commits with cursors, proportionate logs, and the counts of the shared CSV workload generator.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "pipeline/pipeline.h"
+#include "plugin_host/host_services.h"
+#include "plugin_host/plugin_host.h"
+#include "support/backends.h"
+
+using namespace crmsync;
+using nlohmann::json;
+
+namespace {
+
+const store::Timestamp kNow = store::Timestamp(std::chrono::milliseconds(1763389800000));
+
+store::Business make_business() {
+  store::Business business;
+  business.id = "mindal";
+  business.name = "Миндаль";
+  business.created_at = kNow;
+  return business;
+}
+
+// A store with one business (Europe/Moscow, RU) and one integration of the given connector.
+template <class B>
+struct World {
+  B db;
+  std::unique_ptr<store::Store> store = store::open_store(db.config()).value();
+  store::Business business = make_business();
+  store::Integration integration;
+  plugin_host::PluginHost host;
+  plugin_host::DefaultHostServices services;
+
+  explicit World(const std::string& connector) {
+    REQUIRE(store->add_business(business).ok());
+    integration.id = "mindal-" + connector;
+    integration.business_id = business.id;
+    integration.crm_type = connector;
+    integration.created_at = integration.updated_at = kNow;
+    REQUIRE(store->create_integration(integration).ok());
+    const std::string dir = connector == "csv" ? CRMSYNC_PLUGIN_DIR : CRMSYNC_TEST_CONNECTOR_DIR;
+    REQUIRE(host.load(std::string(dir) + "/" + connector + ".so").ok());
+  }
+
+  std::unique_ptr<plugin_host::Instance> open(const json& settings) {
+    return host
+        .open_instance(integration.crm_type, integration.id, settings.dump(), business.timezone,
+                       business.currency, services)
+        .value();
+  }
+
+  pipeline::Ingest ingest(int logged_examples = 20) {
+    pipeline::Options options;
+    options.logged_examples = logged_examples;
+    options.now = [] { return kNow; };
+    return pipeline::Ingest(*store, pipeline::make_target(business, integration).value(),
+                            std::nullopt, options);
+  }
+
+  int64_t count(const std::string& sql) { return db.scalar(sql); }
+};
+
+json sale(const std::string& id, const std::string& phone, const std::string& amount) {
+  return {{"external_id", id},
+          {"occurred_at", "2025-11-17 14:30"},
+          {"amount", amount},
+          {"customer_phone", phone},
+          {"description", "Стрижка"}};
+}
+
+json one_batch(json records) { return {{"batches", json::array({{{"records", records}}})}}; }
+
+// Runs ../shared/bench/gen_csv.py and returns its stdout.
+std::string run_generator(const std::string& args) {
+  const std::string command =
+      "python3 " CRMSYNC_SHARED_DIR "/bench/gen_csv.py " + args;
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buffer[65536];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+  REQUIRE(pclose(pipe) == 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("records are normalized and stored with the connector's prefix", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  json record = sale("67890", "8 (912) 345-67-89", "1 500,50");
+  record["items"] = json::array({{{"name", "Стрижка"}, {"quantity", "1"}, {"amount_minor", 150050}}});
+  auto instance = world.open(one_batch(json::array({record})));
+  auto ingest = world.ingest();
+  REQUIRE(ingest.run(*instance, "").ok());
+
+  CHECK(ingest.totals().inserted == 1);
+  auto stored = world.store->find_transaction("mindal", "SCRIPTED-67890").value();
+  REQUIRE(stored.has_value());
+  CHECK(stored->phone_e164 == "+79123456789");
+  CHECK(stored->amount_minor == 150050);
+  CHECK(stored->currency == "RUB");
+  CHECK(stored->description == "Стрижка");
+  // 14:30 in Moscow (UTC+3) is 11:30 UTC.
+  CHECK(normalize::rfc3339_utc(stored->occurred_at) == "2025-11-17T11:30:00Z");
+  CHECK(json::parse(stored->items_json)[0]["amount_minor"] == 150050);
+  CHECK(world.count("SELECT COUNT(*) FROM outbox") == 1);
+}
+
+TEST_CASE_TEMPLATE("amounts in minor units and explicit offsets are taken as given", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  json record = {{"external_id", "7"},
+                 {"occurred_at", "2025-11-17T14:30:00+09:00"},
+                 {"amount_minor", 500000},
+                 {"currency", "USD"},
+                 {"customer_phone", "+79991234567"}};
+  auto instance = world.open(one_batch(json::array({record})));
+  auto ingest = world.ingest();
+  REQUIRE(ingest.run(*instance, "").ok());
+  auto stored = world.store->find_transaction("mindal", "SCRIPTED-7").value();
+  REQUIRE(stored.has_value());
+  CHECK(stored->amount_minor == 500000);
+  CHECK(stored->currency == "USD");
+  CHECK(normalize::rfc3339_utc(stored->occurred_at) == "2025-11-17T05:30:00Z");
+}
+
+TEST_CASE_TEMPLATE("a sale with an unreadable phone is kept without a customer, with a warning",
+                   B, CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  auto instance = world.open(one_batch(json::array({sale("1", "not a phone", "100")})));
+  auto ingest = world.ingest();
+  REQUIRE(ingest.run(*instance, "").ok());
+  CHECK(ingest.totals().inserted == 1);
+  auto stored = world.store->find_transaction("mindal", "SCRIPTED-1").value();
+  REQUIRE(stored.has_value());
+  CHECK(stored->phone_e164.empty());
+  CHECK(world.count("SELECT COUNT(*) FROM integration_logs WHERE log_type = 'warning'") == 1);
+}
+
+TEST_CASE_TEMPLATE("bad records are reported with their locator and logged proportionately", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  json records = json::array();
+  for (int i = 0; i < 5; ++i) {
+    json bad = sale(std::to_string(i), "+79991234567", "abc");
+    bad["locator"] = "Row " + std::to_string(i + 2);
+    records.push_back(bad);
+  }
+  json bad_date = sale("9", "+79991234567", "0");
+  bad_date["occurred_at"] = "2025-13-01 10:00:00";
+  records.push_back(bad_date);
+  auto instance = world.open(one_batch(records));
+  auto ingest = world.ingest(/*logged_examples=*/2);
+  REQUIRE(ingest.run(*instance, "").ok());
+
+  CHECK(ingest.totals().failed == 6);
+  CHECK(ingest.totals().inserted == 0);
+  REQUIRE(ingest.errors().size() == 6);
+  CHECK(ingest.errors()[0].where == "Row 2");
+  CHECK(ingest.errors()[0].reason == "Amount is not a number");
+  // Every problem of a record is named, not only the first.
+  CHECK(ingest.errors()[5].where == "9");
+  CHECK(ingest.errors()[5].reason.find("Invalid time '2025-13-01 10:00:00'") == 0);
+  CHECK(ingest.errors()[5].reason.find("; Amount must be positive") != std::string::npos);
+  CHECK(world.count("SELECT COUNT(*) FROM integration_logs WHERE log_type = 'error'") == 2);
+  CHECK(ingest.summary() == "Imported 0 transactions, 6 errors");
+}
+
+TEST_CASE_TEMPLATE("the same sale arriving again is a duplicate, logged as an example only", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  json records = json::array();
+  for (int i = 0; i < 30; ++i) records.push_back(sale(std::to_string(i), "+79991234567", "100"));
+  auto instance = world.open(one_batch(records));
+  auto first = world.ingest(3);
+  REQUIRE(first.run(*instance, "").ok());
+  CHECK(first.totals().inserted == 30);
+
+  auto second = world.ingest(3);
+  REQUIRE(second.run(*instance, "").ok());
+  CHECK(second.totals().inserted == 0);
+  CHECK(second.totals().duplicates == 30);
+  CHECK(second.summary() == "Imported 0 transactions, 0 errors, 30 duplicates skipped");
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") == 30);
+  CHECK(world.count("SELECT COUNT(*) FROM outbox") == 30);
+  CHECK(world.count("SELECT COUNT(*) FROM integration_logs "
+                    "WHERE message LIKE 'Duplicate skipped: SCRIPTED-%'") == 3);
+}
+
+TEST_CASE_TEMPLATE("skips and connector failures are counted", B, CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  json settings = {{"batches", json::array({{{"records", json::array({sale("1", "+79991234567", "100")})},
+                                             {"skips", json::array({"2", "3"})},
+                                             {"fails", json::array({"4"})}}})}};
+  auto instance = world.open(settings);
+  auto ingest = world.ingest();
+  REQUIRE(ingest.run(*instance, "").ok());
+  CHECK(ingest.totals().fetched == 4);
+  CHECK(ingest.totals().inserted == 1);
+  CHECK(ingest.totals().skipped == 2);
+  CHECK(ingest.totals().failed == 1);
+  CHECK(ingest.summary() == "Imported 1 transactions, 1 error, 2 not sales");
+}
+
+TEST_CASE_TEMPLATE("a sale is matched to the user with its phone", B, CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  store::User user;
+  user.id = "u1";
+  user.phone_e164 = "+79123456789";
+  user.created_at = kNow;
+  REQUIRE(world.store->add_user(user).ok());
+  auto instance = world.open(one_batch(json::array({sale("1", "89123456789", "100")})));
+  auto ingest = world.ingest();
+  REQUIRE(ingest.run(*instance, "").ok());
+  auto stored = world.store->find_transaction("mindal", "SCRIPTED-1").value();
+  REQUIRE(stored.has_value());
+  CHECK(stored->user_id == std::optional<std::string>("u1"));
+}
+
+TEST_CASE_TEMPLATE("batches commit with their cursor; a failed fetch keeps what was committed", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  json batches = json::array();
+  for (int b = 0; b < 3; ++b) {
+    json records = json::array();
+    for (int i = 0; i < 4; ++i) {
+      records.push_back(sale(std::to_string(b * 10 + i), "+79991234567", "100"));
+    }
+    batches.push_back({{"records", records}});
+  }
+  auto failing = world.open({{"batches", batches}, {"fail_at_batch", 2}});
+  auto first = world.ingest();
+  auto stopped = first.run(*failing, "");
+  REQUIRE_FALSE(stopped.ok());
+  CHECK(stopped.error().code == CRMSYNC_E_UNAVAILABLE);
+  CHECK(stopped.error().message.find("scripted outage at batch 2") != std::string::npos);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") == 8);
+  CHECK(world.store->get_cursor(world.integration.id).value() == "2");
+
+  // Resuming from the stored cursor brings the rest, and nothing twice.
+  failing.reset();
+  auto healthy = world.open({{"batches", batches}});
+  auto second = world.ingest();
+  auto cursor = second.run(*healthy, world.store->get_cursor(world.integration.id).value());
+  REQUIRE(cursor.ok());
+  CHECK(*cursor == "3");
+  CHECK(second.totals().inserted == 4);
+  CHECK(second.totals().duplicates == 0);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") == 12);
+}
+
+TEST_CASE_TEMPLATE("CSV imports match the workload generator's expected counts", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  for (int seed : {1, 2, 3}) {
+    CAPTURE(seed);
+    World<B> world("csv");
+    const std::string args = "--rows 3000 --seed " + std::to_string(seed);
+    const json expected = json::parse(run_generator(args + " --expect"));
+    test::TempDir dir;
+    const auto file = dir / "sales.csv";
+    std::ofstream(file) << run_generator(args);
+
+    auto instance = world.open({{"path", file.string()}, {"batch_rows", 700}});
+    auto first = world.ingest();
+    REQUIRE(first.run(*instance, "").ok());
+    CHECK(first.totals().fetched == expected["rows"]);
+    CHECK(first.totals().inserted == expected["valid"]);
+    CHECK(first.totals().failed == expected["errors"]);
+    CHECK(first.totals().duplicates == expected["duplicates"]);
+
+    // Re-importing the same file imports nothing.
+    auto again = world.ingest();
+    REQUIRE(again.run(*instance, "").ok());
+    CHECK(again.totals().inserted == 0);
+    CHECK(again.totals().failed == expected["errors"]);
+    CHECK(again.totals().duplicates ==
+          expected["valid"].get<int64_t>() + expected["duplicates"].get<int64_t>());
+  }
+}

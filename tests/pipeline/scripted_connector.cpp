@@ -1,0 +1,80 @@
+// A test connector whose records come from its own settings, so that pipeline tests can feed
+// exact records (every amount kind, bad values, items, medical flags) through the real ABI.
+//
+// Settings: {"batches": [{"records": [...], "skips": ["id", ...], "fails": ["id", ...]}, ...],
+//            "fail_at_batch": N}
+// fetch(cursor) emits batch number `cursor` (empty = 0) and checkpoints the next number; with
+// fail_at_batch it returns UNAVAILABLE instead of emitting that batch. A record is
+// {"external_id", "occurred_at", "amount" (string) or "amount_minor" (integer), "currency",
+// "customer_phone", "customer_ref", "description", "items": [{"name", "quantity",
+// "amount_minor"}], "medical", "locator", "raw_json"}.
+#include <crmsync/connector.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace {
+
+using crmsync::sdk::Error;
+using nlohmann::json;
+
+class Scripted : public crmsync::sdk::Connector {
+ public:
+  Scripted(crmsync::sdk::Host host, const crmsync::sdk::OpenArgs& args)
+      : Connector(host), settings_(json::parse(args.config_json)) {}
+
+  std::string health_check() override { return "✅ Scripted connector ready"; }
+
+  void fetch(std::string_view cursor, crmsync::sdk::Sink& sink) override {
+    const size_t index = cursor.empty() ? 0 : std::stoul(std::string(cursor));
+    const json& batches = settings_.at("batches");
+    if (settings_.value("fail_at_batch", -1) == static_cast<int>(index)) {
+      throw Error(CRMSYNC_E_UNAVAILABLE, "scripted outage at batch " + std::to_string(index));
+    }
+    if (index < batches.size()) emit(batches[index], sink);
+    sink.checkpoint(std::to_string(index + 1), index + 1 < batches.size());
+  }
+
+ private:
+  static void emit(const json& batch, crmsync::sdk::Sink& sink) {
+    for (const json& r : batch.value("records", json::array())) {
+      crmsync::sdk::Record record;
+      record.external_id = r.value("external_id", "");
+      record.occurred_at = r.value("occurred_at", "");
+      if (r.contains("amount_minor")) {
+        record.amount_minor = r.at("amount_minor").get<int64_t>();
+      } else {
+        record.amount = r.value("amount", "");
+      }
+      record.currency = r.value("currency", "");
+      record.customer_phone = r.value("customer_phone", "");
+      record.customer_ref = r.value("customer_ref", "");
+      record.description = r.value("description", "");
+      record.medical = r.value("medical", false);
+      record.locator = r.value("locator", "");
+      record.raw_json = r.value("raw_json", "");
+      for (const json& i : r.value("items", json::array())) {
+        record.items.push_back({.name = i.value("name", ""),
+                                .quantity = i.value("quantity", ""),
+                                .amount_minor = i.at("amount_minor").get<int64_t>(),
+                                .amount = ""});
+      }
+      sink.record(record);
+    }
+    for (const json& id : batch.value("skips", json::array())) sink.skip(id.get<std::string>(), "not paid");
+    for (const json& id : batch.value("fails", json::array())) {
+      sink.fail(id.get<std::string>(), "cannot map", R"({"id":")" + id.get<std::string>() + "\"}");
+    }
+  }
+
+  json settings_;
+};
+
+}  // namespace
+
+CRMSYNC_CONNECTOR(Scripted, {.id = "scripted",
+                             .display_name = "Scripted test connector",
+                             .vendor = "crmsync tests",
+                             .version = "1.0.0",
+                             .config_schema = R"({"type":"object"})",
+                             .capabilities = CRMSYNC_CAP_FETCH | CRMSYNC_CAP_INCREMENTAL})
