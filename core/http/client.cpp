@@ -292,6 +292,9 @@ Result<Response> ClientImpl::attempt(const Request& request, const CancelCheck& 
                    static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   if (!options_.proxy.empty()) curl_easy_setopt(easy_, CURLOPT_PROXY, options_.proxy.c_str());
+  // On a reused connection that turns out dead, libcurl silently sends the request again on a
+  // new one; a request that must never be sent twice gets a fresh connection instead.
+  if (request.no_retry) curl_easy_setopt(easy_, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, on_header);
