@@ -1,0 +1,1048 @@
+// The Store implementation shared by both engines. SQL is written once (PostgreSQL placeholders,
+// portable syntax); the few differences are the dialect switches below: how a write transaction
+// begins, row locking for claims, the migration lock, and the bulk insert each driver provides.
+#include "store/store.h"
+
+#include "store/db.h"
+#include "store/migrations/migrations.h"
+
+#include <date/date.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_map>
+
+namespace crmsync::store {
+namespace internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Any 64-bit number; it names the migration lock among the database's advisory locks.
+constexpr const char* kMigrationLockSql = "SELECT pg_advisory_xact_lock(7317823447761059584)";
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "crmsync: broken invariant: %s\n", what.c_str());
+  std::abort();
+}
+
+int64_t ms(Timestamp t) {
+  return t.time_since_epoch().count();
+}
+Timestamp at(int64_t value) {
+  return Timestamp(milliseconds(value));
+}
+Param ms_or_null(const std::optional<Timestamp>& t) {
+  return t ? Param(ms(*t)) : Param();
+}
+std::optional<Timestamp> optional_at(const Rows& rows, size_t r, size_t c) {
+  auto value = rows.optional_integer(r, c);
+  return value ? std::optional<Timestamp>(at(*value)) : std::nullopt;
+}
+
+// Enum names as stored in the database (the CHECK constraints list the same words).
+template <class E, size_t N>
+E parse_enum(const std::string& text, const char* const (&names)[N]) {
+  for (size_t i = 0; i < N; ++i) {
+    if (text == names[i]) return static_cast<E>(i);
+  }
+  die("unknown enum value in the database: " + text);
+}
+constexpr const char* kLogTypes[] = {"success", "error", "warning"};
+constexpr const char* kTriggers[] = {"schedule", "manual", "webhook", "csv"};
+constexpr const char* kRunStatuses[] = {"running", "success", "failed", "abandoned"};
+constexpr const char* kItemStatuses[] = {"pending", "done", "permanently_failed"};
+
+Result<void> require_json(std::string_view text, const char* what) {
+  if (!nlohmann::json::accept(text)) {
+    return fail(CRMSYNC_E_INVALID_INPUT, std::string(what) + " is not valid JSON");
+  }
+  return {};
+}
+
+// Raw objects of failures are not always JSON (a CSV row): keep them as a JSON string then.
+std::string as_json(std::string_view raw) {
+  if (raw.empty() || nlohmann::json::accept(raw)) return std::string(raw);
+  return nlohmann::json(std::string(raw))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string rfc3339(Timestamp t) {
+  return date::format("%FT%TZ", t);
+}
+
+// The transaction.created event: the stored sale and its user, for the loyalty module.
+std::string created_payload(const Batch& batch, const NormalizedTransaction& t, int64_t id,
+                            const std::optional<std::string>& user_id) {
+  nlohmann::json payload = {
+      {"transaction_id", id},
+      {"business_id", batch.business_id},
+      {"integration_id", batch.integration_id},
+      {"external_id", t.external_id},
+      {"occurred_at", rfc3339(t.occurred_at)},
+      {"amount_minor", t.amount_minor},
+      {"currency", t.currency},
+      {"phone_e164", t.phone_e164.empty() ? nlohmann::json() : nlohmann::json(t.phone_e164)},
+      {"user_id", user_id ? nlohmann::json(*user_id) : nlohmann::json()},
+      {"is_medical", t.is_medical},
+  };
+  // Medical sales carry no description or items beyond the store (DESIGN §4).
+  if (!t.is_medical) {
+    payload["description"] = t.description;
+    payload["items"] = nlohmann::json::parse(t.items_json);
+  }
+  return payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+constexpr const char* kBusinessColumns =
+    "id, name, timezone, region, currency, last_sync_at, created_at";
+Business business_from(const Rows& rows, size_t r) {
+  return Business{rows.text(r, 0), rows.text(r, 1),         rows.text(r, 2),       rows.text(r, 3),
+                  rows.text(r, 4), optional_at(rows, r, 5), at(rows.integer(r, 6))};
+}
+
+constexpr const char* kIntegrationColumns =
+    "id, business_id, crm_type, settings, credentials, credentials_key_id, active, last_sync_at, "
+    "consecutive_failures, created_at, updated_at";
+Integration integration_from(const Rows& rows, size_t r) {
+  Integration out;
+  out.id = rows.text(r, 0);
+  out.business_id = rows.text(r, 1);
+  out.crm_type = rows.text(r, 2);
+  out.settings_json = rows.text(r, 3);
+  out.credentials = crypto::Sealed{rows.text(r, 5), rows.text(r, 4)};
+  out.active = rows.boolean(r, 6);
+  out.last_sync_at = optional_at(rows, r, 7);
+  out.consecutive_failures = static_cast<int>(rows.integer(r, 8));
+  out.created_at = at(rows.integer(r, 9));
+  out.updated_at = at(rows.integer(r, 10));
+  return out;
+}
+
+constexpr const char* kTransactionColumns =
+    "id, business_id, integration_id, external_id, occurred_at, amount_minor, currency, "
+    "phone_e164, customer_ref, user_id, description, items, is_medical, created_at";
+Transaction transaction_from(const Rows& rows, size_t r) {
+  Transaction out;
+  out.id = rows.integer(r, 0);
+  out.business_id = rows.text(r, 1);
+  out.integration_id = rows.text(r, 2);
+  out.external_id = rows.text(r, 3);
+  out.occurred_at = at(rows.integer(r, 4));
+  out.amount_minor = rows.integer(r, 5);
+  out.currency = rows.text(r, 6);
+  out.phone_e164 = rows.text(r, 7);
+  out.customer_ref = rows.text(r, 8);
+  if (!rows.is_null(r, 9)) out.user_id = rows.text(r, 9);
+  out.description = rows.text(r, 10);
+  out.items_json = rows.text(r, 11);
+  out.is_medical = rows.boolean(r, 12);
+  out.created_at = at(rows.integer(r, 13));
+  return out;
+}
+
+constexpr const char* kLogColumns =
+    "id, business_id, integration_id, run_id, log_type, error_type, message, raw_data, context, "
+    "created_at";
+LogEntry log_from(const Rows& rows, size_t r) {
+  LogEntry out;
+  out.id = rows.integer(r, 0);
+  out.business_id = rows.text(r, 1);
+  out.integration_id = rows.text(r, 2);
+  out.run_id = rows.optional_integer(r, 3);
+  out.type = parse_enum<LogType>(rows.text(r, 4), kLogTypes);
+  out.error_type = rows.text(r, 5);
+  out.message = rows.text(r, 6);
+  out.raw_json = rows.text(r, 7);
+  out.context = rows.text(r, 8);
+  out.created_at = at(rows.integer(r, 9));
+  return out;
+}
+
+constexpr const char* kRunColumns =
+    "id, integration_id, trigger_type, status, started_at, finished_at, fetched, inserted, "
+    "duplicates, failed, skipped, error_type, error_message, cursor_before, cursor_after, "
+    "lease_owner, lease_until";
+SyncRun run_from(const Rows& rows, size_t r) {
+  SyncRun out;
+  out.id = rows.integer(r, 0);
+  out.integration_id = rows.text(r, 1);
+  out.trigger = parse_enum<RunTrigger>(rows.text(r, 2), kTriggers);
+  out.status = parse_enum<RunStatus>(rows.text(r, 3), kRunStatuses);
+  out.started_at = at(rows.integer(r, 4));
+  out.finished_at = optional_at(rows, r, 5);
+  out.counts = RunCounts{rows.integer(r, 6), rows.integer(r, 7), rows.integer(r, 8),
+                         rows.integer(r, 9), rows.integer(r, 10)};
+  out.error_type = rows.text(r, 11);
+  out.error_message = rows.text(r, 12);
+  out.cursor_before = rows.text(r, 13);
+  out.cursor_after = rows.text(r, 14);
+  out.lease_owner = rows.text(r, 15);
+  out.lease_until = optional_at(rows, r, 16);
+  return out;
+}
+
+constexpr const char* kRetryColumns =
+    "id, integration_id, external_id, payload, attempts, status, next_attempt_at, last_error";
+RetryItem retry_from(const Rows& rows, size_t r) {
+  return RetryItem{rows.integer(r, 0),
+                   rows.text(r, 1),
+                   rows.text(r, 2),
+                   rows.text(r, 3),
+                   static_cast<int>(rows.integer(r, 4)),
+                   parse_enum<ItemStatus>(rows.text(r, 5), kItemStatuses),
+                   at(rows.integer(r, 6)),
+                   rows.text(r, 7)};
+}
+
+constexpr const char* kInboxColumns =
+    "id, integration_id, received_at, headers, body, dedup_key, attempts, status, last_error";
+InboxItem inbox_from(const Rows& rows, size_t r) {
+  return InboxItem{rows.integer(r, 0),
+                   rows.text(r, 1),
+                   at(rows.integer(r, 2)),
+                   rows.text(r, 3),
+                   rows.text(r, 4),
+                   rows.text(r, 5),
+                   static_cast<int>(rows.integer(r, 6)),
+                   parse_enum<ItemStatus>(rows.text(r, 7), kItemStatuses),
+                   rows.text(r, 8)};
+}
+
+constexpr const char* kOutboxColumns =
+    "id, transaction_id, event_type, payload, attempts, status, delivered_at";
+OutboxEvent outbox_from(const Rows& rows, size_t r) {
+  return OutboxEvent{rows.integer(r, 0),
+                     rows.integer(r, 1),
+                     rows.text(r, 2),
+                     rows.text(r, 3),
+                     static_cast<int>(rows.integer(r, 4)),
+                     parse_enum<ItemStatus>(rows.text(r, 5), kItemStatuses),
+                     optional_at(rows, r, 6)};
+}
+
+constexpr const char* kAlertColumns = "id, integration_id, kind, subject, body, streak_id, sent_at";
+Alert alert_from(const Rows& rows, size_t r) {
+  return Alert{rows.integer(r, 0), rows.text(r, 1), rows.text(r, 2),       rows.text(r, 3),
+               rows.text(r, 4),    rows.text(r, 5), at(rows.integer(r, 6))};
+}
+
+// The table behind each queue and the columns its items are read from.
+struct QueueTable {
+  const char* table;
+  const char* columns;
+};
+QueueTable queue_table(Queue queue) {
+  switch (queue) {
+    case Queue::retry:
+      return {"retry_queue", kRetryColumns};
+    case Queue::inbox:
+      return {"webhook_inbox", kInboxColumns};
+    case Queue::outbox:
+      return {"outbox", kOutboxColumns};
+  }
+  die("unknown queue");
+}
+
+// Columns of the bulk inserts of commit_batch and append_logs.
+constexpr BulkColumn kTransactionInsert[] = {
+    {"business_id", ColumnType::text},    {"integration_id", ColumnType::text},
+    {"external_id", ColumnType::text},    {"occurred_at", ColumnType::bigint},
+    {"amount_minor", ColumnType::bigint}, {"currency", ColumnType::text},
+    {"phone_e164", ColumnType::text},     {"customer_ref", ColumnType::text},
+    {"description", ColumnType::text},    {"items", ColumnType::json},
+    {"is_medical", ColumnType::boolean},  {"created_at", ColumnType::bigint}};
+constexpr BulkColumn kOutboxInsert[] = {
+    {"transaction_id", ColumnType::bigint},  {"event_type", ColumnType::text},
+    {"payload", ColumnType::json},           {"status", ColumnType::text},
+    {"next_attempt_at", ColumnType::bigint}, {"created_at", ColumnType::bigint}};
+constexpr BulkColumn kLogInsert[] = {
+    {"business_id", ColumnType::text}, {"integration_id", ColumnType::text},
+    {"run_id", ColumnType::bigint},    {"log_type", ColumnType::text},
+    {"error_type", ColumnType::text},  {"message", ColumnType::text},
+    {"raw_data", ColumnType::json},    {"context", ColumnType::text},
+    {"created_at", ColumnType::bigint}};
+
+Error not_found(const std::string& what) {
+  return fail(CRMSYNC_E_NOT_FOUND, what + " not found");
+}
+Error lease_lost(const std::string& what) {
+  return fail(CRMSYNC_E_CONFLICT, what + " is not leased to this owner (lease lost or finished)");
+}
+
+class SqlStore final : public Store {
+ public:
+  SqlStore(Backend backend, std::unique_ptr<Pool> pool)
+      : backend_(backend), pool_(std::move(pool)) {}
+
+  Backend backend() const noexcept override { return backend_; }
+
+  // ---- migrations ----------------------------------------------------------------------------
+
+  Result<int> migrate() override {
+    return in_transaction([&](Connection& c) -> Result<int> {
+      // PostgreSQL: concurrent starters queue on this lock; SQLite's BEGIN IMMEDIATE already
+      // made this the only writer.
+      if (postgres()) {
+        if (auto ok = c.exec(kMigrationLockSql); !ok) return ok.error();
+      }
+      if (auto ok = c.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER "
+                           "PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+          !ok) {
+        return ok.error();
+      }
+      auto current = c.run("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+      if (!current) return current.error();
+      const int64_t version = current->integer(0, 0);
+      const int64_t now =
+          ms(std::chrono::time_point_cast<milliseconds>(std::chrono::system_clock::now()));
+      int applied = 0;
+      for (const Migration& m : migrations()) {
+        if (m.version <= version) continue;
+        if (auto ok = c.exec(dialect_sql(m.sql)); !ok) {
+          return fail(ok.error().code, "migration " + std::to_string(m.version) + " (" + m.name +
+                                           "): " + ok.error().message);
+        }
+        auto recorded = c.run(
+            "INSERT INTO schema_migrations (version, name, applied_at) "
+            "VALUES ($1, $2, $3)",
+            {m.version, m.name, now});
+        if (!recorded) return recorded.error();
+        ++applied;
+      }
+      return applied;
+    });
+  }
+
+  Result<int> schema_version() override {
+    return with_connection([&](Connection& c) -> Result<int> {
+      auto exists = c.run(postgres() ? "SELECT COUNT(*) FROM pg_tables WHERE tablename = "
+                                       "'schema_migrations' AND schemaname = current_schema()"
+                                     : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                                       "AND name = 'schema_migrations'");
+      if (!exists) return exists.error();
+      if (exists->integer(0, 0) == 0) return 0;
+      auto version = c.run("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+      if (!version) return version.error();
+      return static_cast<int>(version->integer(0, 0));
+    });
+  }
+
+  // ---- businesses ----------------------------------------------------------------------------
+
+  Result<void> add_business(const Business& b) override {
+    if (b.id.empty()) return fail(CRMSYNC_E_INVALID_INPUT, "business id is empty");
+    return execute(
+        "INSERT INTO businesses (id, name, timezone, region, currency, last_sync_at, "
+        "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        {b.id, b.name, b.timezone, b.region, b.currency, ms_or_null(b.last_sync_at),
+         ms(b.created_at)});
+  }
+
+  Result<Business> get_business(const std::string& id) override {
+    auto rows =
+        select(std::string("SELECT ") + kBusinessColumns + " FROM businesses WHERE id = $1", {id});
+    if (!rows) return rows.error();
+    if (rows->empty()) return not_found("business " + id);
+    return business_from(*rows, 0);
+  }
+
+  Result<std::vector<Business>> list_businesses() override {
+    return select_all(std::string("SELECT ") + kBusinessColumns + " FROM businesses ORDER BY id",
+                      {}, business_from);
+  }
+
+  // ---- integrations --------------------------------------------------------------------------
+
+  Result<void> create_integration(const Integration& i) override {
+    if (i.id.empty()) return fail(CRMSYNC_E_INVALID_INPUT, "integration id is empty");
+    if (auto ok = require_json(i.settings_json, "integration settings"); !ok) return ok;
+    return execute(
+        "INSERT INTO crm_integrations (id, business_id, crm_type, settings, credentials, "
+        "credentials_key_id, active, last_sync_at, consecutive_failures, created_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        {i.id, i.business_id, i.crm_type, i.settings_json, credentials_blob(i.credentials),
+         Param::text_or_null(i.credentials.key_id), i.active, ms_or_null(i.last_sync_at),
+         i.consecutive_failures, ms(i.created_at), ms(i.updated_at)});
+  }
+
+  Result<Integration> get_integration(const std::string& id) override {
+    auto rows = select(
+        std::string("SELECT ") + kIntegrationColumns + " FROM crm_integrations WHERE id = $1",
+        {id});
+    if (!rows) return rows.error();
+    if (rows->empty()) return not_found("integration " + id);
+    return integration_from(*rows, 0);
+  }
+
+  Result<std::vector<Integration>> list_integrations(
+      const std::optional<std::string>& business_id) override {
+    const std::string base =
+        std::string("SELECT ") + kIntegrationColumns + " FROM crm_integrations";
+    if (business_id) {
+      return select_all(base + " WHERE business_id = $1 ORDER BY id", {*business_id},
+                        integration_from);
+    }
+    return select_all(base + " ORDER BY id", {}, integration_from);
+  }
+
+  Result<void> update_integration(const Integration& i, Timestamp now) override {
+    if (auto ok = require_json(i.settings_json, "integration settings"); !ok) return ok;
+    return update_one("integration " + i.id,
+                      "UPDATE crm_integrations SET crm_type = $2, settings = $3, credentials = $4, "
+                      "credentials_key_id = $5, updated_at = $6 WHERE id = $1",
+                      {i.id, i.crm_type, i.settings_json, credentials_blob(i.credentials),
+                       Param::text_or_null(i.credentials.key_id), ms(now)});
+  }
+
+  Result<void> set_integration_active(const std::string& id, bool active, Timestamp now) override {
+    return update_one("integration " + id,
+                      "UPDATE crm_integrations SET active = $2, updated_at = $3 WHERE id = $1",
+                      {id, active, ms(now)});
+  }
+
+  Result<void> delete_integration(const std::string& id) override {
+    return update_one("integration " + id, "DELETE FROM crm_integrations WHERE id = $1", {id});
+  }
+
+  Result<int64_t> reseal_credentials(std::span<const crypto::MasterKey> old_keys,
+                                     const crypto::MasterKey& new_key, Timestamp now) override {
+    std::vector<crypto::MasterKey> keys(old_keys.begin(), old_keys.end());
+    keys.push_back(new_key);
+    return in_transaction([&](Connection& c) -> Result<int64_t> {
+      auto rows = c.run(
+          "SELECT id, credentials, credentials_key_id FROM crm_integrations "
+          "WHERE credentials IS NOT NULL AND credentials_key_id <> $1 ORDER BY id",
+          {new_key.id});
+      if (!rows) return rows.error();
+      for (size_t r = 0; r < rows->size(); ++r) {
+        const std::string id = rows->text(r, 0);
+        auto plain = crypto::open(keys, crypto::Sealed{rows->text(r, 2), rows->text(r, 1)});
+        if (!plain)
+          return fail(plain.error().code, "integration " + id + ": " + plain.error().message);
+        auto sealed = crypto::seal(new_key, *plain);
+        if (!sealed) return sealed.error();
+        auto updated = c.run(
+            "UPDATE crm_integrations SET credentials = $2, credentials_key_id = "
+            "$3, updated_at = $4 WHERE id = $1",
+            {id, Param::blob(sealed->blob), sealed->key_id, ms(now)});
+        if (!updated) return updated.error();
+      }
+      return static_cast<int64_t>(rows->size());
+    });
+  }
+
+  // ---- users and cards -----------------------------------------------------------------------
+
+  Result<int64_t> add_user(const User& u) override {
+    if (u.id.empty() || u.phone_e164.empty()) {
+      return fail(CRMSYNC_E_INVALID_INPUT, "a user needs an id and a phone");
+    }
+    return in_transaction([&](Connection& c) -> Result<int64_t> {
+      auto added = c.run("INSERT INTO users (id, phone_e164, created_at) VALUES ($1, $2, $3)",
+                         {u.id, u.phone_e164, ms(u.created_at)});
+      if (!added) return added.error();
+      auto matched = c.run(
+          "UPDATE transactions SET user_id = $1 WHERE phone_e164 = $2 AND "
+          "user_id IS NULL",
+          {u.id, u.phone_e164});
+      if (!matched) return matched.error();
+      return matched->affected;
+    });
+  }
+
+  Result<std::optional<User>> find_user_by_phone(const std::string& phone) override {
+    auto rows =
+        select("SELECT id, phone_e164, created_at FROM users WHERE phone_e164 = $1", {phone});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<User>();
+    return std::optional<User>(User{rows->text(0, 0), rows->text(0, 1), at(rows->integer(0, 2))});
+  }
+
+  Result<void> link_card(const std::string& business_id, const std::string& card_number,
+                         const std::string& phone, Timestamp now) override {
+    return execute(
+        "INSERT INTO loyalty_cards (business_id, card_number, phone_e164, updated_at) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (business_id, card_number) DO UPDATE SET "
+        "phone_e164 = excluded.phone_e164, updated_at = excluded.updated_at",
+        {business_id, card_number, phone, ms(now)});
+  }
+
+  Result<std::optional<std::string>> card_phone(const std::string& business_id,
+                                                const std::string& card_number) override {
+    auto rows = select(
+        "SELECT phone_e164 FROM loyalty_cards WHERE business_id = $1 AND "
+        "card_number = $2",
+        {business_id, card_number});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<std::string>();
+    return std::optional<std::string>(rows->text(0, 0));
+  }
+
+  // ---- ingest --------------------------------------------------------------------------------
+
+  Result<BatchResult> commit_batch(const Batch& batch) override {
+    if (batch.business_id.empty() || batch.integration_id.empty()) {
+      return fail(CRMSYNC_E_INVALID_INPUT, "a batch needs a business and an integration");
+    }
+    const size_t n = batch.transactions.size();
+    std::vector<Param> rows;
+    rows.reserve(n * std::size(kTransactionInsert));
+    // The first occurrence of each external id; a repeat within the batch is a duplicate.
+    std::unordered_map<std::string_view, size_t> first_index;
+    first_index.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const NormalizedTransaction& t = batch.transactions[i];
+      if (t.external_id.empty()) {
+        return fail(CRMSYNC_E_INVALID_INPUT,
+                    "transaction " + std::to_string(i) + " has no external id");
+      }
+      if (!nlohmann::json::accept(t.items_json)) {
+        return fail(CRMSYNC_E_INVALID_INPUT, "items of " + t.external_id + " are not valid JSON");
+      }
+      first_index.emplace(t.external_id, i);
+      rows.insert(rows.end(),
+                  {batch.business_id, batch.integration_id, t.external_id, ms(t.occurred_at),
+                   t.amount_minor, t.currency, Param::text_or_null(t.phone_e164),
+                   Param::text_or_null(t.customer_ref), t.description, t.items_json, t.is_medical,
+                   ms(batch.now)});
+    }
+    return in_transaction([&](Connection& c) -> Result<BatchResult> {
+      BatchResult out;
+      out.outcomes.assign(n, Outcome::duplicate);
+      if (n > 0) {
+        auto inserted = c.insert_many(BulkInsert{
+            "transactions", kTransactionInsert, ", user_id",
+            ", (SELECT u.id FROM users u WHERE u.phone_e164 = v.phone_e164)",
+            "ON CONFLICT (business_id, external_id) DO NOTHING RETURNING id, external_id, user_id",
+            rows});
+        if (!inserted) return inserted.error();
+        std::vector<std::string> payloads;
+        payloads.reserve(inserted->size());
+        std::vector<Param> events;
+        events.reserve(inserted->size() * std::size(kOutboxInsert));
+        for (size_t r = 0; r < inserted->size(); ++r) {
+          const size_t index = first_index.at(inserted->text(r, 1));
+          out.outcomes[index] = Outcome::inserted;
+          std::optional<std::string> user;
+          if (!inserted->is_null(r, 2)) user = inserted->text(r, 2);
+          const int64_t id = inserted->integer(r, 0);
+          payloads.push_back(created_payload(batch, batch.transactions[index], id, user));
+          events.insert(events.end(), {id, "transaction.created", payloads.back(), "pending",
+                                       ms(batch.now), ms(batch.now)});
+        }
+        out.inserted = static_cast<int64_t>(inserted->size());
+        out.duplicates = static_cast<int64_t>(n) - out.inserted;
+        if (!events.empty()) {
+          auto written = c.insert_many(BulkInsert{"outbox", kOutboxInsert, "", "", "", events});
+          if (!written) return written.error();
+        }
+      }
+      if (auto ok = insert_logs(c, batch.logs); !ok) return ok.error();
+      if (batch.run_id) {
+        const RunIncrements& inc = batch.increments;
+        auto counted = c.run(
+            "UPDATE sync_runs SET fetched = fetched + $2, inserted = inserted + "
+            "$3, duplicates = duplicates + $4, failed = failed + $5, skipped = "
+            "skipped + $6 WHERE id = $1",
+            {*batch.run_id, inc.fetched, out.inserted, out.duplicates, inc.failed, inc.skipped});
+        if (!counted) return counted.error();
+        if (counted->affected == 0) return not_found("sync run " + std::to_string(*batch.run_id));
+      }
+      if (batch.cursor) {
+        auto moved = c.run(
+            "INSERT INTO sync_cursors (integration_id, cursor, updated_at) VALUES "
+            "($1, $2, $3) ON CONFLICT (integration_id) DO UPDATE SET cursor = "
+            "excluded.cursor, updated_at = excluded.updated_at",
+            {batch.integration_id, *batch.cursor, ms(batch.now)});
+        if (!moved) return moved.error();
+      }
+      return out;
+    });
+  }
+
+  Result<std::string> get_cursor(const std::string& integration_id) override {
+    auto rows =
+        select("SELECT cursor FROM sync_cursors WHERE integration_id = $1", {integration_id});
+    if (!rows) return rows.error();
+    return rows->empty() ? std::string() : rows->text(0, 0);
+  }
+
+  Result<std::optional<Transaction>> find_transaction(const std::string& business_id,
+                                                      const std::string& external_id) override {
+    auto rows = select(std::string("SELECT ") + kTransactionColumns +
+                           " FROM transactions WHERE business_id = $1 AND external_id = $2",
+                       {business_id, external_id});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<Transaction>();
+    return std::optional<Transaction>(transaction_from(*rows, 0));
+  }
+
+  // ---- logs ----------------------------------------------------------------------------------
+
+  Result<void> append_logs(std::span<const LogEntry> entries) override {
+    return in_transaction([&](Connection& c) { return insert_logs(c, entries); });
+  }
+
+  Result<std::vector<LogEntry>> list_logs(const LogQuery& q) override {
+    // Only the filters given become conditions, so each combination gets its own good plan.
+    std::string sql = std::string("SELECT ") + kLogColumns + " FROM integration_logs WHERE true";
+    std::vector<Param> params;
+    auto where = [&](const char* column, const char* op, Param value) {
+      params.push_back(value);
+      sql += std::string(" AND ") + column + op + "$" + std::to_string(params.size());
+    };
+    if (q.business_id) where("business_id", " = ", *q.business_id);
+    if (q.integration_id) where("integration_id", " = ", *q.integration_id);
+    if (q.type) where("log_type", " = ", to_string(*q.type));
+    if (q.before_id) where("id", " < ", *q.before_id);
+    params.push_back(static_cast<int64_t>(std::max(q.limit, 0)));
+    sql += " ORDER BY id DESC LIMIT $" + std::to_string(params.size());
+    return with_connection([&](Connection& c) -> Result<std::vector<LogEntry>> {
+      auto rows = c.query(sql, params);
+      if (!rows) return rows.error();
+      return map_rows(*rows, log_from);
+    });
+  }
+
+  // ---- sync runs -----------------------------------------------------------------------------
+
+  Result<std::optional<SyncRun>> start_run(const std::string& integration_id, RunTrigger trigger,
+                                           const std::string& owner, milliseconds lease,
+                                           Timestamp now) override {
+    return in_transaction([&](Connection& c) -> Result<std::optional<SyncRun>> {
+      auto abandoned = c.run(
+          "UPDATE sync_runs SET status = 'abandoned', finished_at = $2, error_type = "
+          "'LeaseExpired', error_message = 'the host running it stopped renewing its lease', "
+          "lease_owner = NULL, lease_until = NULL WHERE integration_id = $1 AND status = "
+          "'running' AND lease_until <= $2",
+          {integration_id, ms(now)});
+      if (!abandoned) return abandoned.error();
+      auto started = c.run(
+          std::string("INSERT INTO sync_runs (integration_id, trigger_type, status, started_at, "
+                      "cursor_before, lease_owner, lease_until) VALUES ($1, $2, 'running', $3, "
+                      "(SELECT cursor FROM sync_cursors WHERE integration_id = $1), $4, $5) "
+                      "ON CONFLICT DO NOTHING RETURNING ") +
+              kRunColumns,
+          {integration_id, to_string(trigger), ms(now), owner, ms(now + lease)});
+      if (!started) return started.error();
+      if (started->empty()) return std::optional<SyncRun>();
+      return std::optional<SyncRun>(run_from(*started, 0));
+    });
+  }
+
+  Result<void> renew_run(int64_t run_id, const std::string& owner, Timestamp until) override {
+    auto rows = select(
+        "UPDATE sync_runs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 "
+        "AND status = 'running'",
+        {run_id, owner, ms(until)});
+    if (!rows) return rows.error();
+    if (rows->affected == 0) return lease_lost("sync run " + std::to_string(run_id));
+    return {};
+  }
+
+  Result<int> finish_run(int64_t run_id, const std::string& owner, RunStatus status,
+                         const std::string& error_type, const std::string& error_message,
+                         Timestamp now) override {
+    if (status != RunStatus::success && status != RunStatus::failed) {
+      return fail(CRMSYNC_E_INVALID_INPUT, "a run finishes as success or failed");
+    }
+    return in_transaction([&](Connection& c) -> Result<int> {
+      auto finished = c.run(
+          "UPDATE sync_runs SET status = $3, finished_at = $4, error_type = $5, error_message = "
+          "$6, cursor_after = (SELECT cursor FROM sync_cursors s WHERE s.integration_id = "
+          "sync_runs.integration_id), lease_owner = NULL, lease_until = NULL WHERE id = $1 AND "
+          "lease_owner = $2 AND status = 'running' RETURNING integration_id",
+          {run_id, owner, to_string(status), ms(now), Param::text_or_null(error_type),
+           Param::text_or_null(error_message)});
+      if (!finished) return finished.error();
+      if (finished->empty()) return lease_lost("sync run " + std::to_string(run_id));
+      const std::string integration_id = finished->text(0, 0);
+      const bool ok = status == RunStatus::success;
+      auto integration =
+          ok ? c.run(
+                   "UPDATE crm_integrations SET last_sync_at = $2, consecutive_failures = 0 "
+                   "WHERE id = $1 RETURNING consecutive_failures, business_id",
+                   {integration_id, ms(now)})
+             : c.run(
+                   "UPDATE crm_integrations SET consecutive_failures = consecutive_failures + "
+                   "1 WHERE id = $1 RETURNING consecutive_failures, business_id",
+                   {integration_id});
+      if (!integration) return integration.error();
+      if (integration->empty()) return not_found("integration " + integration_id);
+      if (ok) {
+        auto business = c.run("UPDATE businesses SET last_sync_at = $2 WHERE id = $1",
+                              {integration->text(0, 1), ms(now)});
+        if (!business) return business.error();
+      }
+      return static_cast<int>(integration->integer(0, 0));
+    });
+  }
+
+  Result<SyncRun> get_run(int64_t run_id) override {
+    auto rows =
+        select(std::string("SELECT ") + kRunColumns + " FROM sync_runs WHERE id = $1", {run_id});
+    if (!rows) return rows.error();
+    if (rows->empty()) return not_found("sync run " + std::to_string(run_id));
+    return run_from(*rows, 0);
+  }
+
+  Result<std::vector<SyncRun>> list_runs(const std::string& integration_id, int limit) override {
+    return select_all(std::string("SELECT ") + kRunColumns +
+                          " FROM sync_runs WHERE integration_id = $1 ORDER BY id DESC LIMIT $2",
+                      {integration_id, static_cast<int64_t>(std::max(limit, 0))}, run_from);
+  }
+
+  Result<IntegrationStats> integration_stats(const std::string& integration_id, Timestamp now,
+                                             milliseconds window) override {
+    auto rows = select(
+        "SELECT (SELECT COUNT(*) FROM transactions WHERE integration_id = $1), "
+        "(SELECT MAX(finished_at) FROM sync_runs WHERE integration_id = $1 AND status = "
+        "'success'), COUNT(*), COALESCE(SUM(CASE WHEN status = 'success' THEN 0 ELSE 1 END), 0), "
+        "COALESCE(1.0 * SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) / NULLIF(COUNT(*), "
+        "0), 0), AVG(finished_at - started_at) FROM sync_runs WHERE integration_id = $1 AND "
+        "status <> 'running' AND started_at >= $2 AND started_at <= $3",
+        {integration_id, ms(now - window), ms(now)});
+    if (!rows) return rows.error();
+    IntegrationStats stats;
+    stats.total_transactions = rows->integer(0, 0);
+    stats.last_success = optional_at(*rows, 0, 1);
+    stats.runs = rows->integer(0, 2);
+    stats.failed_runs = rows->integer(0, 3);
+    stats.success_rate = rows->real(0, 4);
+    if (!rows->is_null(0, 5)) {
+      stats.average_duration = milliseconds(static_cast<int64_t>(rows->real(0, 5) + 0.5));
+    }
+    return stats;
+  }
+
+  // ---- queues --------------------------------------------------------------------------------
+
+  Result<int64_t> enqueue_retry(const RetryItem& item) override {
+    auto rows = select(
+        "INSERT INTO retry_queue (integration_id, external_id, payload, status, "
+        "attempts, next_attempt_at, last_error, created_at) VALUES ($1, $2, $3, "
+        "'pending', $4, $5, $6, $5) RETURNING id",
+        {item.integration_id, item.external_id, item.payload_json, item.attempts,
+         ms(item.next_attempt_at), Param::text_or_null(item.last_error)});
+    if (!rows) return rows.error();
+    return rows->integer(0, 0);
+  }
+
+  Result<std::vector<RetryItem>> claim_retries(const std::string& owner, int limit,
+                                               const LeasePolicy& policy, Timestamp now) override {
+    return claim(Queue::retry, owner, limit, policy, now, retry_from);
+  }
+
+  Result<std::optional<int64_t>> enqueue_webhook(const InboxItem& item) override {
+    if (auto ok = require_json(item.headers_json, "webhook headers"); !ok) return ok.error();
+    auto rows = select(
+        "INSERT INTO webhook_inbox (integration_id, received_at, headers, body, "
+        "dedup_key, status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, "
+        "'pending', 0, $2) ON CONFLICT DO NOTHING RETURNING id",
+        {item.integration_id, ms(item.received_at), item.headers_json, Param::blob(item.body),
+         Param::text_or_null(item.dedup_key)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<int64_t>();
+    return std::optional<int64_t>(rows->integer(0, 0));
+  }
+
+  Result<std::vector<InboxItem>> claim_webhooks(const std::string& owner, int limit,
+                                                const LeasePolicy& policy, Timestamp now) override {
+    return claim(Queue::inbox, owner, limit, policy, now, inbox_from);
+  }
+
+  Result<std::vector<OutboxEvent>> claim_outbox(const std::string& owner, int limit,
+                                                const LeasePolicy& policy, Timestamp now) override {
+    return claim(Queue::outbox, owner, limit, policy, now, outbox_from);
+  }
+
+  Result<void> complete_item(Queue queue, int64_t id, const std::string& owner,
+                             Timestamp now) override {
+    const QueueTable q = queue_table(queue);
+    const std::string sql = std::string("UPDATE ") + q.table +
+                            " SET status = 'done', lease_owner = NULL, lease_until = NULL" +
+                            (queue == Queue::outbox ? ", delivered_at = $3" : "") +
+                            " WHERE id = $1 AND lease_owner = $2 AND status = 'pending'";
+    // Only the outbox records when it delivered.
+    auto rows =
+        queue == Queue::outbox ? select(sql, {id, owner, ms(now)}) : select(sql, {id, owner});
+    if (!rows) return rows.error();
+    if (rows->affected == 0)
+      return lease_lost(std::string(q.table) + " item " + std::to_string(id));
+    return {};
+  }
+
+  Result<ItemStatus> fail_item(Queue queue, int64_t id, const std::string& owner,
+                               const std::string& error, const LeasePolicy& policy,
+                               Timestamp now) override {
+    const QueueTable q = queue_table(queue);
+    return in_transaction([&](Connection& c) -> Result<ItemStatus> {
+      auto current = c.run(std::string("SELECT attempts FROM ") + q.table +
+                               " WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
+                           {id, owner});
+      if (!current) return current.error();
+      if (current->empty()) return lease_lost(std::string(q.table) + " item " + std::to_string(id));
+      const int64_t attempts = current->integer(0, 0) + 1;
+      const ItemStatus status =
+          attempts >= policy.max_attempts ? ItemStatus::permanently_failed : ItemStatus::pending;
+      // The k-th failure waits backoff * 2^k (capped so the shift cannot overflow).
+      const milliseconds wait = policy.backoff * (int64_t{1} << std::min<int64_t>(attempts, 20));
+      auto updated = c.run(std::string("UPDATE ") + q.table +
+                               " SET attempts = $3, status = $4, last_error = $5, "
+                               "next_attempt_at = $6, lease_owner = NULL, lease_until = NULL "
+                               "WHERE id = $1 AND lease_owner = $2",
+                           {id, owner, attempts, to_string(status), error, ms(now + wait)});
+      if (!updated) return updated.error();
+      return status;
+    });
+  }
+
+  // ---- alerts, state, API keys ---------------------------------------------------------------
+
+  Result<bool> record_alert(const Alert& a) override {
+    auto rows = select(
+        "INSERT INTO alerts (integration_id, kind, subject, body, streak_id, "
+        "sent_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+        {a.integration_id, a.kind, a.subject, a.body, a.streak_id, ms(a.sent_at)});
+    if (!rows) return rows.error();
+    return !rows->empty();
+  }
+
+  Result<std::vector<Alert>> list_alerts(const std::string& integration_id) override {
+    return select_all(std::string("SELECT ") + kAlertColumns +
+                          " FROM alerts WHERE integration_id = $1 ORDER BY id",
+                      {integration_id}, alert_from);
+  }
+
+  Result<std::optional<StateValue>> state_get(const std::string& integration_id,
+                                              const std::string& key) override {
+    auto rows = select(
+        "SELECT value, version FROM connector_state WHERE integration_id = $1 AND "
+        "key = $2",
+        {integration_id, key});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<StateValue>();
+    return std::optional<StateValue>(
+        StateValue{rows->text(0, 0), static_cast<uint64_t>(rows->integer(0, 1))});
+  }
+
+  Result<uint64_t> state_cas(const std::string& integration_id, const std::string& key,
+                             uint64_t expected_version, const std::string& value,
+                             Timestamp now) override {
+    const auto expected = static_cast<int64_t>(expected_version);
+    auto rows =
+        expected_version == 0
+            ? select(
+                  "INSERT INTO connector_state (integration_id, key, value, version, "
+                  "updated_at) VALUES ($1, $2, $3, 1, $4) ON CONFLICT DO NOTHING",
+                  {integration_id, key, value, ms(now)})
+            : select(
+                  "UPDATE connector_state SET value = $3, version = version + 1, updated_at = "
+                  "$4 WHERE integration_id = $1 AND key = $2 AND version = $5",
+                  {integration_id, key, value, ms(now), expected});
+    if (!rows) return rows.error();
+    if (rows->affected == 0) {
+      return fail(CRMSYNC_E_CONFLICT,
+                  "state " + key + " changed since version " + std::to_string(expected_version));
+    }
+    return expected_version + 1;
+  }
+
+  Result<void> add_api_key(const ApiKey& k) override {
+    return execute(
+        "INSERT INTO api_keys (id, key_hash, role, business_id, created_at) VALUES "
+        "($1, $2, $3, $4, $5)",
+        {k.id, k.hash, k.role, k.business_id ? Param(*k.business_id) : Param(), ms(k.created_at)});
+  }
+
+  Result<std::optional<ApiKey>> find_api_key(const std::string& hash) override {
+    auto rows = select(
+        "SELECT id, key_hash, role, business_id, created_at FROM api_keys WHERE "
+        "key_hash = $1",
+        {hash});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<ApiKey>();
+    ApiKey key{rows->text(0, 0), rows->text(0, 1), rows->text(0, 2), std::nullopt,
+               at(rows->integer(0, 4))};
+    if (!rows->is_null(0, 3)) key.business_id = rows->text(0, 3);
+    return std::optional<ApiKey>(std::move(key));
+  }
+
+  Result<void> delete_api_key(const std::string& id) override {
+    return update_one("API key " + id, "DELETE FROM api_keys WHERE id = $1", {id});
+  }
+
+ private:
+  bool postgres() const noexcept { return backend_ == Backend::postgres; }
+
+  // The migration SQL with the dialect's types in place of {ID}, {JSON} and {BLOB}.
+  std::string dialect_sql(std::string sql) const {
+    const std::pair<std::string_view, std::string_view> substitutions[] = {
+        {"{ID}", postgres() ? "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+                            : "INTEGER PRIMARY KEY"},
+        {"{JSON}", postgres() ? "JSONB" : "TEXT"},
+        {"{BLOB}", postgres() ? "BYTEA" : "BLOB"}};
+    for (const auto& [from, to] : substitutions) {
+      for (size_t at = sql.find(from); at != std::string::npos; at = sql.find(from, at)) {
+        sql.replace(at, from.size(), to);
+        at += to.size();
+      }
+    }
+    return sql;
+  }
+
+  static Param credentials_blob(const crypto::Sealed& sealed) {
+    return sealed.blob.empty() ? Param() : Param::blob(sealed.blob);
+  }
+
+  template <class F>
+  auto with_connection(F&& body) -> std::invoke_result_t<F, Connection&> {
+    auto lease = pool_->acquire();
+    if (!lease) return lease.error();
+    return body(**lease);
+  }
+
+  // Runs body in one transaction: committed when it returns a value, rolled back otherwise.
+  // SQLite takes the write lock up front (BEGIN IMMEDIATE) so two writers never deadlock on
+  // upgrading a read lock; the busy timeout makes the second one wait.
+  template <class F>
+  auto in_transaction(F&& body) -> std::invoke_result_t<F, Connection&> {
+    return with_connection([&](Connection& c) -> std::invoke_result_t<F, Connection&> {
+      if (auto ok = c.exec(postgres() ? "BEGIN" : "BEGIN IMMEDIATE"); !ok) return ok.error();
+      auto result = body(c);
+      if (!result) {
+        (void)c.exec("ROLLBACK");
+        return result;
+      }
+      if (auto ok = c.exec("COMMIT"); !ok) {
+        (void)c.exec("ROLLBACK");
+        return ok.error();
+      }
+      return result;
+    });
+  }
+
+  Result<Rows> select(const std::string& sql, std::initializer_list<Param> params) {
+    return with_connection([&](Connection& c) { return c.run(sql, params); });
+  }
+
+  Result<void> execute(const std::string& sql, std::initializer_list<Param> params) {
+    auto rows = select(sql, params);
+    if (!rows) return rows.error();
+    return {};
+  }
+
+  // A statement that must change exactly one row; NOT_FOUND names what was missing.
+  Result<void> update_one(const std::string& what, const std::string& sql,
+                          std::initializer_list<Param> params) {
+    auto rows = select(sql, params);
+    if (!rows) return rows.error();
+    if (rows->affected == 0) return not_found(what);
+    return {};
+  }
+
+  template <class T>
+  static std::vector<T> map_rows(const Rows& rows, T (*from)(const Rows&, size_t)) {
+    std::vector<T> out;
+    out.reserve(rows.size());
+    for (size_t r = 0; r < rows.size(); ++r) out.push_back(from(rows, r));
+    return out;
+  }
+
+  template <class T>
+  Result<std::vector<T>> select_all(const std::string& sql, std::initializer_list<Param> params,
+                                    T (*from)(const Rows&, size_t)) {
+    auto rows = select(sql, params);
+    if (!rows) return rows.error();
+    return map_rows(*rows, from);
+  }
+
+  // Leases up to limit due items of a queue. PostgreSQL skips rows other claimers hold locked;
+  // SQLite runs the statement as the single writer. Either way no item goes to two owners.
+  template <class T>
+  Result<std::vector<T>> claim(Queue queue, const std::string& owner, int limit,
+                               const LeasePolicy& policy, Timestamp now,
+                               T (*from)(const Rows&, size_t)) {
+    const QueueTable q = queue_table(queue);
+    const std::string sql =
+        std::string("UPDATE ") + q.table +
+        " SET lease_owner = $1, lease_until = $2 WHERE id IN "
+        "(SELECT id FROM " +
+        q.table +
+        " WHERE status = 'pending' AND next_attempt_at <= $3 AND "
+        "(lease_until IS NULL OR lease_until <= $3) ORDER BY next_attempt_at, id LIMIT $4" +
+        (postgres() ? " FOR UPDATE SKIP LOCKED" : "") + ") RETURNING " + q.columns;
+    auto rows = select(
+        sql, {owner, ms(now + policy.lease), ms(now), static_cast<int64_t>(std::max(limit, 0))});
+    if (!rows) return rows.error();
+    auto items = map_rows(*rows, from);
+    std::sort(items.begin(), items.end(), [](const T& a, const T& b) { return a.id < b.id; });
+    return items;
+  }
+
+  static Result<void> insert_logs(Connection& c, std::span<const LogEntry> entries) {
+    if (entries.empty()) return {};
+    std::vector<std::string> raw;
+    raw.reserve(entries.size());
+    std::vector<Param> params;
+    params.reserve(entries.size() * std::size(kLogInsert));
+    for (const LogEntry& e : entries) {
+      if (e.business_id.empty())
+        return fail(CRMSYNC_E_INVALID_INPUT, "a log line needs a business");
+      raw.push_back(as_json(e.raw_json));
+      params.insert(params.end(),
+                    {e.business_id, Param::text_or_null(e.integration_id),
+                     e.run_id ? Param(*e.run_id) : Param(), to_string(e.type),
+                     Param::text_or_null(e.error_type), e.message, Param::text_or_null(raw.back()),
+                     Param::text_or_null(e.context), ms(e.created_at)});
+    }
+    auto rows = c.insert_many(BulkInsert{"integration_logs", kLogInsert, "", "", "", params});
+    if (!rows) return rows.error();
+    return {};
+  }
+
+  Backend backend_;
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace
+}  // namespace internal
+
+const char* to_string(LogType type) noexcept {
+  return internal::kLogTypes[static_cast<int>(type)];
+}
+const char* to_string(RunTrigger trigger) noexcept {
+  return internal::kTriggers[static_cast<int>(trigger)];
+}
+const char* to_string(RunStatus status) noexcept {
+  return internal::kRunStatuses[static_cast<int>(status)];
+}
+const char* to_string(ItemStatus status) noexcept {
+  return internal::kItemStatuses[static_cast<int>(status)];
+}
+
+Result<std::unique_ptr<Store>> open_store(const StorageConfig& config) {
+  if (config.target.empty()) {
+    return fail(CRMSYNC_E_INVALID_CONFIG, "storage: no database path or conninfo given");
+  }
+  internal::Pool::Factory factory;
+  if (config.backend == Backend::sqlite) {
+    const int timeout = static_cast<int>(config.busy_timeout.count());
+    factory = [path = config.target, timeout] { return internal::open_sqlite(path, timeout); };
+  } else {
+    factory = [conninfo = config.target] { return internal::open_postgres(conninfo); };
+  }
+  // Connect once now, so that a wrong path or an unreachable server fails here, clearly.
+  auto pool = std::make_unique<internal::Pool>(std::move(factory), config.pool_size);
+  if (auto probe = pool->acquire(); !probe) return probe.error();
+  auto store = std::make_unique<internal::SqlStore>(config.backend, std::move(pool));
+  if (config.migrate_on_open) {
+    if (auto migrated = store->migrate(); !migrated) return migrated.error();
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace crmsync::store

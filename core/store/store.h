@@ -1,0 +1,393 @@
+// The storage layer: one Store interface over the host's database (DESIGN §5), with two backends
+// behind it, SQLite (embedded default) and PostgreSQL (several hosts sharing the work, §6).
+//
+// All times are UTC Unix milliseconds (Timestamp) and are passed in by the caller, so the host's
+// clock (and the tests') decides what "now" is. Every method is thread-safe. Failures of the
+// database are Errors: UNAVAILABLE when it cannot be reached, CONFLICT for lost races and leases,
+// NOT_FOUND for missing rows, INVALID_INPUT for values the schema refuses.
+#ifndef CRMSYNC_CORE_STORE_STORE_H
+#define CRMSYNC_CORE_STORE_STORE_H
+
+#include "base/result.h"
+#include "crypto/crypto.h"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace crmsync::store {
+
+// A point in time, UTC, millisecond precision; stored as BIGINT Unix milliseconds.
+using Timestamp = std::chrono::sys_time<std::chrono::milliseconds>;
+
+// Which database engine holds the data.
+enum class Backend { sqlite, postgres };
+
+// How to reach the database.
+struct StorageConfig {
+  Backend backend = Backend::sqlite;
+  std::string target;  // SQLite file path, or a libpq conninfo string / postgres:// URL
+  int pool_size = 4;   // connections kept open at most
+  std::chrono::milliseconds busy_timeout{5000};  // SQLite: how long to wait for the write lock
+  bool migrate_on_open = true;  // apply pending migrations before open_store returns
+};
+
+// A partner business.
+struct Business {
+  std::string id;
+  std::string name;
+  std::string timezone = "Europe/Moscow";  // IANA zone for local CRM times
+  std::string region = "RU";               // default phone region
+  std::string currency = "RUB";            // ISO 4217
+  std::optional<Timestamp> last_sync_at;
+  Timestamp created_at{};
+};
+
+// One CRM connection of a business (a business may have several).
+struct Integration {
+  std::string id;
+  std::string business_id;
+  std::string crm_type;              // connector id: "yclients", "onec", "iiko", "csv"...
+  std::string settings_json = "{}";  // non-secret settings (JSON object)
+  crypto::Sealed credentials;        // secret settings, sealed; empty blob when none
+  bool active = true;
+  std::optional<Timestamp> last_sync_at;
+  int consecutive_failures = 0;
+  Timestamp created_at{};
+  Timestamp updated_at{};
+};
+
+// A platform user, matched to sales by phone.
+struct User {
+  std::string id;
+  std::string phone_e164;
+  Timestamp created_at{};
+};
+
+// A sale already normalized by the pipeline.
+struct NormalizedTransaction {
+  std::string external_id;  // with the connector prefix, e.g. "YCLIENTS-67890"
+  Timestamp occurred_at{};
+  int64_t amount_minor = 0;
+  std::string currency = "RUB";
+  std::string phone_e164;    // empty when unknown
+  std::string customer_ref;  // card number or hashed patient id; may be empty
+  std::string description;
+  std::string items_json = "[]";  // JSON array of item lines
+  bool is_medical = false;
+};
+
+// A stored sale.
+struct Transaction : NormalizedTransaction {
+  int64_t id = 0;
+  std::string business_id;
+  std::string integration_id;  // empty once the integration was deleted
+  std::optional<std::string> user_id;
+  Timestamp created_at{};
+};
+
+// The spec's log types.
+enum class LogType { success, error, warning };
+
+// One line of integration_logs.
+struct LogEntry {
+  int64_t id = 0;  // assigned by the store
+  std::string business_id;
+  std::string integration_id;  // may be empty for business-level lines
+  std::optional<int64_t> run_id;
+  LogType type = LogType::success;
+  std::string error_type;  // "ConnectionError", "ParseError"... may be empty
+  std::string message;
+  std::string raw_json;  // the offending object; stored as a JSON string when it is not JSON
+  std::string context;   // stack or extra detail
+  Timestamp created_at{};
+};
+
+// Filters of list_logs; results are newest first.
+struct LogQuery {
+  std::optional<std::string> business_id;
+  std::optional<std::string> integration_id;
+  std::optional<LogType> type;
+  std::optional<int64_t> before_id;  // paging: only lines older than this id
+  int limit = 100;
+};
+
+// What started a sync run.
+enum class RunTrigger { schedule, manual, webhook, csv };
+
+// Where a sync run is.
+enum class RunStatus { running, success, failed, abandoned };
+
+// Record counters of a run.
+struct RunCounts {
+  int64_t fetched = 0;
+  int64_t inserted = 0;    // new transactions
+  int64_t duplicates = 0;  // already stored
+  int64_t failed = 0;
+  int64_t skipped = 0;
+};
+
+// A sync run; a running run holds a lease so that at most one host runs an integration.
+struct SyncRun {
+  int64_t id = 0;
+  std::string integration_id;
+  RunTrigger trigger = RunTrigger::schedule;
+  RunStatus status = RunStatus::running;
+  Timestamp started_at{};
+  std::optional<Timestamp> finished_at;
+  RunCounts counts;
+  std::string error_type;
+  std::string error_message;
+  std::string cursor_before;
+  std::string cursor_after;
+  std::string lease_owner;
+  std::optional<Timestamp> lease_until;
+};
+
+// Counters the caller knows about a batch; inserted and duplicates are computed by commit_batch.
+struct RunIncrements {
+  int64_t fetched = 0;
+  int64_t failed = 0;
+  int64_t skipped = 0;
+};
+
+// Everything one fetched batch changes, committed in one database transaction.
+struct Batch {
+  std::string business_id;
+  std::string integration_id;
+  std::optional<int64_t> run_id;  // counters go to this run when set
+  std::vector<NormalizedTransaction> transactions;
+  std::vector<LogEntry> logs;
+  RunIncrements increments;
+  std::optional<std::string> cursor;  // the integration's next cursor, when it advances
+  Timestamp now{};
+};
+
+// What happened to one transaction of a batch.
+enum class Outcome : uint8_t { inserted, duplicate };
+
+// Result of commit_batch: outcomes[i] belongs to batch.transactions[i].
+struct BatchResult {
+  std::vector<Outcome> outcomes;
+  int64_t inserted = 0;
+  int64_t duplicates = 0;
+};
+
+// Status of a queued item (retry_queue, webhook_inbox, outbox).
+enum class ItemStatus { pending, done, permanently_failed };
+
+// How claims and failures of queued items behave.
+struct LeasePolicy {
+  std::chrono::milliseconds lease{std::chrono::minutes(5)};    // a dead host's items return then
+  std::chrono::milliseconds backoff{std::chrono::minutes(2)};  // doubles per failure: 2, 4, 8
+  int max_attempts = 3;                                        // failures before permanently_failed
+};
+
+// The three leased work queues.
+enum class Queue { retry, inbox, outbox };
+
+// A record that failed and waits for an item-level retry.
+struct RetryItem {
+  int64_t id = 0;
+  std::string integration_id;
+  std::string external_id;
+  std::string payload_json;  // what to retry with (the raw object)
+  int attempts = 0;
+  ItemStatus status = ItemStatus::pending;
+  Timestamp next_attempt_at{};
+  std::string last_error;
+};
+
+// A received webhook, stored before it is acknowledged.
+struct InboxItem {
+  int64_t id = 0;
+  std::string integration_id;
+  Timestamp received_at{};
+  std::string headers_json = "{}";
+  std::string body;       // raw bytes
+  std::string dedup_key;  // e.g. Standard Webhooks' webhook-id; empty: no dedup
+  int attempts = 0;
+  ItemStatus status = ItemStatus::pending;
+  std::string last_error;
+};
+
+// An event for the loyalty module, written with the transaction it announces.
+struct OutboxEvent {
+  int64_t id = 0;
+  int64_t transaction_id = 0;
+  std::string event_type;  // "transaction.created"
+  std::string payload_json;
+  int attempts = 0;
+  ItemStatus status = ItemStatus::pending;
+  std::optional<Timestamp> delivered_at;
+};
+
+// An alert that was sent; (integration_id, kind, streak_id) is unique: one per failure streak.
+struct Alert {
+  int64_t id = 0;
+  std::string integration_id;
+  std::string kind;  // "sync_failures", "permanently_failed"
+  std::string subject;
+  std::string body;
+  std::string streak_id;
+  Timestamp sent_at{};
+};
+
+// A connector's durable value with its version (compare-and-set).
+struct StateValue {
+  std::string value;
+  uint64_t version = 0;
+};
+
+// An admin API key, stored only as a hash.
+struct ApiKey {
+  std::string id;
+  std::string hash;                        // SHA-256 hex of the secret
+  std::string role;                        // "admin" | "owner"
+  std::optional<std::string> business_id;  // for owners
+  Timestamp created_at{};
+};
+
+// Statistics of one integration over a window (30 days), computed by the database.
+struct IntegrationStats {
+  int64_t total_transactions = 0;  // all time
+  std::optional<Timestamp> last_success;
+  int64_t runs = 0;  // finished runs in the window
+  int64_t failed_runs = 0;
+  double success_rate = 0;  // successful / finished runs in the window, 0..1 (0 when no runs)
+  std::optional<std::chrono::milliseconds> average_duration;
+};
+
+// The store. Obtain one with open_store.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The engine behind this store.
+  virtual Backend backend() const noexcept = 0;
+
+  // Applies pending migrations (safe when several processes start at once); returns how many.
+  virtual Result<int> migrate() = 0;
+  // The newest applied migration (0 on an empty database).
+  virtual Result<int> schema_version() = 0;
+
+  // Businesses.
+  virtual Result<void> add_business(const Business& business) = 0;
+  virtual Result<Business> get_business(const std::string& id) = 0;
+  virtual Result<std::vector<Business>> list_businesses() = 0;
+
+  // Integrations. update_integration rewrites crm_type, settings and credentials.
+  virtual Result<void> create_integration(const Integration& integration) = 0;
+  virtual Result<Integration> get_integration(const std::string& id) = 0;
+  // All integrations, or those of one business.
+  virtual Result<std::vector<Integration>> list_integrations(
+      const std::optional<std::string>& business_id) = 0;
+  virtual Result<void> update_integration(const Integration& integration, Timestamp now) = 0;
+  virtual Result<void> set_integration_active(const std::string& id, bool active,
+                                              Timestamp now) = 0;
+  // Deletes the integration with its runs, queues and state; its transactions stay.
+  virtual Result<void> delete_integration(const std::string& id) = 0;
+  // Re-seals every credential not sealed with new_key; returns how many were re-sealed.
+  virtual Result<int64_t> reseal_credentials(std::span<const crypto::MasterKey> old_keys,
+                                             const crypto::MasterKey& new_key, Timestamp now) = 0;
+
+  // Users. add_user also attaches the user to earlier unmatched sales with that phone and
+  // returns how many.
+  virtual Result<int64_t> add_user(const User& user) = 0;
+  virtual Result<std::optional<User>> find_user_by_phone(const std::string& phone_e164) = 0;
+
+  // Loyalty cards (iiko): card number to phone, per business.
+  virtual Result<void> link_card(const std::string& business_id, const std::string& card_number,
+                                 const std::string& phone_e164, Timestamp now) = 0;
+  virtual Result<std::optional<std::string>> card_phone(const std::string& business_id,
+                                                        const std::string& card_number) = 0;
+
+  // Ingest: inserts the batch's transactions idempotently (UNIQUE(business_id, external_id)),
+  // matches users by phone, writes a transaction.created outbox event per new transaction,
+  // appends the logs, adds the run's counters and advances the cursor, all in one transaction.
+  virtual Result<BatchResult> commit_batch(const Batch& batch) = 0;
+  // The integration's cursor; empty before the first committed batch.
+  virtual Result<std::string> get_cursor(const std::string& integration_id) = 0;
+  virtual Result<std::optional<Transaction>> find_transaction(const std::string& business_id,
+                                                              const std::string& external_id) = 0;
+
+  // Logs.
+  virtual Result<void> append_logs(std::span<const LogEntry> entries) = 0;
+  virtual Result<std::vector<LogEntry>> list_logs(const LogQuery& query) = 0;
+
+  // Sync runs. start_run claims the integration: it returns nullopt while another unexpired
+  // run holds it, and marks a run whose lease expired as abandoned first.
+  virtual Result<std::optional<SyncRun>> start_run(const std::string& integration_id,
+                                                   RunTrigger trigger, const std::string& owner,
+                                                   std::chrono::milliseconds lease,
+                                                   Timestamp now) = 0;
+  // Extends a running run's lease; CONFLICT when owner no longer holds it.
+  virtual Result<void> renew_run(int64_t run_id, const std::string& owner, Timestamp until) = 0;
+  // Ends a run (success or failed), records the cursor, updates last_sync_at and the
+  // consecutive failure count, which it returns; CONFLICT when owner no longer holds the run.
+  virtual Result<int> finish_run(int64_t run_id, const std::string& owner, RunStatus status,
+                                 const std::string& error_type, const std::string& error_message,
+                                 Timestamp now) = 0;
+  virtual Result<SyncRun> get_run(int64_t run_id) = 0;
+  // Newest first.
+  virtual Result<std::vector<SyncRun>> list_runs(const std::string& integration_id, int limit) = 0;
+  // Statistics over [now - window, now].
+  virtual Result<IntegrationStats> integration_stats(const std::string& integration_id,
+                                                     Timestamp now,
+                                                     std::chrono::milliseconds window) = 0;
+
+  // Queues. Claims lease up to limit due items to owner (no item goes to two owners); complete
+  // and fail need the lease (CONFLICT otherwise). fail reschedules with exponential backoff and
+  // returns permanently_failed after the policy's last attempt.
+  virtual Result<int64_t> enqueue_retry(const RetryItem& item) = 0;
+  virtual Result<std::vector<RetryItem>> claim_retries(const std::string& owner, int limit,
+                                                       const LeasePolicy& policy,
+                                                       Timestamp now) = 0;
+  // Returns nullopt when the integration already has an item with this dedup key.
+  virtual Result<std::optional<int64_t>> enqueue_webhook(const InboxItem& item) = 0;
+  virtual Result<std::vector<InboxItem>> claim_webhooks(const std::string& owner, int limit,
+                                                        const LeasePolicy& policy,
+                                                        Timestamp now) = 0;
+  virtual Result<std::vector<OutboxEvent>> claim_outbox(const std::string& owner, int limit,
+                                                        const LeasePolicy& policy,
+                                                        Timestamp now) = 0;
+  virtual Result<void> complete_item(Queue queue, int64_t id, const std::string& owner,
+                                     Timestamp now) = 0;
+  virtual Result<ItemStatus> fail_item(Queue queue, int64_t id, const std::string& owner,
+                                       const std::string& error, const LeasePolicy& policy,
+                                       Timestamp now) = 0;
+
+  // Alerts. record_alert returns false when this streak was already alerted.
+  virtual Result<bool> record_alert(const Alert& alert) = 0;
+  virtual Result<std::vector<Alert>> list_alerts(const std::string& integration_id) = 0;
+
+  // Connector state: get, and compare-and-set (expected_version 0: the key must not exist).
+  // state_cas returns the new version, or CONFLICT when the version moved.
+  virtual Result<std::optional<StateValue>> state_get(const std::string& integration_id,
+                                                      const std::string& key) = 0;
+  virtual Result<uint64_t> state_cas(const std::string& integration_id, const std::string& key,
+                                     uint64_t expected_version, const std::string& value,
+                                     Timestamp now) = 0;
+
+  // API keys.
+  virtual Result<void> add_api_key(const ApiKey& key) = 0;
+  virtual Result<std::optional<ApiKey>> find_api_key(const std::string& hash) = 0;
+  virtual Result<void> delete_api_key(const std::string& id) = 0;
+};
+
+// Opens (and by default migrates) the configured database.
+Result<std::unique_ptr<Store>> open_store(const StorageConfig& config);
+
+// The database's name of an enum value ("success", "webhook", "permanently_failed"...).
+const char* to_string(LogType type) noexcept;
+const char* to_string(RunTrigger trigger) noexcept;
+const char* to_string(RunStatus status) noexcept;
+const char* to_string(ItemStatus status) noexcept;
+
+}  // namespace crmsync::store
+
+#endif  // CRMSYNC_CORE_STORE_STORE_H
