@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include <cstddef>
+#include <tuple>
 
 #include "plugin_host/internal.h"
 
