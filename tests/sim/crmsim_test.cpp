@@ -245,6 +245,8 @@ TEST_CASE("crmsim YCLIENTS hooks settings and loyalty cards") {
   CHECK(json::parse(accrued.body)["data"]["balance"] == doctest::Approx(balance + 150.5));
   CHECK(y.post(op, {{"amount", -1e9}}).status == 422);
   CHECK(y.post(op, {{"title", "no amount"}}).status == 422);
+  CHECK(y.post(op, {{"amount", 1}, {"title", 5}}).status == 400);  // wrong type: an error, no crash
+  CHECK(y.get("/company/4564", false).status == 200);
 }
 
 TEST_CASE("crmsim posts a YCLIENTS webhook to a given URL") {
@@ -283,6 +285,8 @@ TEST_CASE("crmsim rejects bad fault flags and bad admin input with clear errors"
   CHECK_THROWS(sim.admin("POST", "faults", {{"kind", "nope"}}));
   CHECK_THROWS(sim.admin("POST", "clock/advance", {{"seconds", -5}}));
   CHECK_THROWS(sim.admin("GET", "nothing-here"));
+  CHECK_THROWS(sim.admin("POST", "records", {{"provider", "yclients"}, {"count", "many"}}));
+  CHECK(sim.admin("GET", "health")["ok"] == true);
 }
 
 TEST_CASE("crmsim time parsing accepts the providers' formats") {

@@ -111,7 +111,13 @@ void Simulator::reset() {
 Reply Simulator::handle(SimRequest request) {
   const auto arrived = steady_clock::now();
   split_target(request);
-  if (request.path.starts_with("/_admin/")) return admin(request);
+  if (request.path.starts_with("/_admin/")) {
+    try {
+      return admin(request);
+    } catch (const nlohmann::json::exception& e) {
+      return admin_error(400, std::string("bad JSON field: ") + e.what());
+    }
+  }
 
   const size_t slash = request.path.find('/', 1);
   const std::string name =
@@ -122,8 +128,14 @@ Reply Simulator::handle(SimRequest request) {
   request.path = slash == std::string::npos ? "/" : request.path.substr(slash);
   catch_up();
   const auto route = routes_[name].match(request.method, request.path, request.params);
-  Reply reply = route ? dispatch(*provider, request, *route->endpoint, *route->handler)
-                      : provider->error(404, "Not found");
+  Reply reply;
+  try {
+    reply = route ? dispatch(*provider, request, *route->endpoint, *route->handler)
+                  : provider->error(404, "Not found");
+  } catch (const nlohmann::json::exception& e) {
+    // A field of the wrong JSON type in a request body.
+    reply = provider->error(400, std::string("Неверный формат запроса: ") + e.what());
+  }
   count(name, request, route ? *route->endpoint : "unknown",
         reply.action == Reply::Action::respond ? reply.status : 0, arrived);
   return reply;

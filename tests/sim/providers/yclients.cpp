@@ -354,7 +354,8 @@ Result<Json> Yclients::webhook_payload(const Json& params) {
     // The latest `count` records, of one company when company_id is given.
     std::optional<size_t> company;
     if (params.contains("company_id")) {
-      company = company_index(params["company_id"].dump());
+      const auto& id = params["company_id"];
+      company = company_index(id.is_string() ? id.get<std::string>() : id.dump());
       if (!company) return fail(CRMSYNC_E_NOT_FOUND, "no company " + params["company_id"].dump());
     }
     const size_t count = params.value("count", 1u);
