@@ -2,6 +2,8 @@
 #include "cli/cli.h"
 
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 
 namespace crmsync::cli {
 
@@ -9,7 +11,9 @@ Cli::Cli() : app_("crmsync: CRM integrations of the loyalty platform", "crmsync"
   app_.require_subcommand(1);
   // Global options may also follow the command name: `crmsync plugins --config x.yaml`.
   app_.fallthrough();
-  app_.add_option("--config", config_path_, "YAML configuration file")
+  config_option_ =
+      app_.add_option("--config", config_path_,
+                      "YAML configuration file; without one, SQLite at ./crmsync.db")
       ->envname("CRMSYNC_CONFIG")
       ->capture_default_str();
 }
@@ -22,7 +26,19 @@ CLI::App* Cli::add_command(const std::string& name, const std::string& descripti
 }
 
 Result<config::Config> Cli::load_config() const {
-  return config::load_file(config_path_);
+  std::error_code ec;
+  if (!config_option_->empty() || std::filesystem::exists(config_path_, ec)) {
+    return config::load_file(config_path_);
+  }
+  // The embedded default: no file needed. SQLite in the working directory, and the connectors
+  // installed beside the executable (build/bin -> build/plugins).
+  config::Config defaults;
+  defaults.storage.path = "crmsync.db";
+  defaults.plugins.dir =
+      (std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "plugins")
+          .lexically_normal()
+          .string();
+  return defaults;
 }
 
 int Cli::run(int argc, char** argv) {

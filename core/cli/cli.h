@@ -32,7 +32,9 @@ class Cli {
   CLI::App* add_command(const std::string& name, const std::string& description,
                         std::function<int()> run);
 
-  // The configuration named by --config (default crmsync.yaml, or $CRMSYNC_CONFIG).
+  // The configuration named by --config (or $CRMSYNC_CONFIG, or ./crmsync.yaml when present);
+  // without any, the embedded default: SQLite at ./crmsync.db and the connectors in
+  // <bin>/../plugins.
   Result<config::Config> load_config() const;
 
   // Parses argv, runs the chosen command, returns the exit code.
@@ -41,6 +43,7 @@ class Cli {
  private:
   CLI::App app_;
   std::string config_path_ = "crmsync.yaml";
+  CLI::Option* config_option_ = nullptr;
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
 };
 

@@ -6,5 +6,8 @@ int main(int argc, char** argv) {
   crmsync::cli::Cli cli;
   crmsync::cli::register_plugins(cli);
   crmsync::cli::register_plugin_check(cli);
+  crmsync::cli::register_business(cli);
+  crmsync::cli::register_import_csv(cli);
+  crmsync::cli::register_migrate(cli);
   return cli.run(argc, argv);
 }

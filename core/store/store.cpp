@@ -73,19 +73,20 @@ std::string rfc3339(Timestamp t) {
   return date::format("%FT%TZ", t);
 }
 
-// The transaction.created event: the stored sale and its user, for the loyalty module.
-std::string created_payload(const Batch& batch, const NormalizedTransaction& t, int64_t id,
-                            const std::optional<std::string>& user_id) {
+// The transaction.created event: the stored sale and its user as they are when the event is
+// delivered, for the loyalty module. Built when claimed, not when the sale is stored, to keep
+// the ingest path light and to carry a user who registered in between.
+std::string created_payload(const Transaction& t) {
   nlohmann::json payload = {
-      {"transaction_id", id},
-      {"business_id", batch.business_id},
-      {"integration_id", batch.integration_id},
+      {"transaction_id", t.id},
+      {"business_id", t.business_id},
+      {"integration_id", t.integration_id},
       {"external_id", t.external_id},
       {"occurred_at", rfc3339(t.occurred_at)},
       {"amount_minor", t.amount_minor},
       {"currency", t.currency},
       {"phone_e164", t.phone_e164.empty() ? nlohmann::json() : nlohmann::json(t.phone_e164)},
-      {"user_id", user_id ? nlohmann::json(*user_id) : nlohmann::json()},
+      {"user_id", t.user_id ? nlohmann::json(*t.user_id) : nlohmann::json()},
       {"is_medical", t.is_medical},
   };
   // Medical sales carry no description or items beyond the store (DESIGN §4).
@@ -212,15 +213,16 @@ InboxItem inbox_from(const Rows& rows, size_t r) {
 }
 
 constexpr const char* kOutboxColumns =
-    "id, transaction_id, event_type, payload, attempts, status, delivered_at";
+    "id, transaction_id, event_type, attempts, status, delivered_at";
+// The event without its payload, which claim_outbox adds.
 OutboxEvent outbox_from(const Rows& rows, size_t r) {
   return OutboxEvent{rows.integer(r, 0),
                      rows.integer(r, 1),
                      rows.text(r, 2),
-                     rows.text(r, 3),
-                     static_cast<int>(rows.integer(r, 4)),
-                     parse_enum<ItemStatus>(rows.text(r, 5), kItemStatuses),
-                     optional_at(rows, r, 6)};
+                     std::string(),
+                     static_cast<int>(rows.integer(r, 3)),
+                     parse_enum<ItemStatus>(rows.text(r, 4), kItemStatuses),
+                     optional_at(rows, r, 5)};
 }
 
 constexpr const char* kAlertColumns = "id, integration_id, kind, subject, body, streak_id, sent_at";
@@ -255,9 +257,9 @@ constexpr BulkColumn kTransactionInsert[] = {
     {"description", ColumnType::text},    {"items", ColumnType::json},
     {"is_medical", ColumnType::boolean},  {"created_at", ColumnType::bigint}};
 constexpr BulkColumn kOutboxInsert[] = {
-    {"transaction_id", ColumnType::bigint},  {"event_type", ColumnType::text},
-    {"payload", ColumnType::json},           {"status", ColumnType::text},
-    {"next_attempt_at", ColumnType::bigint}, {"created_at", ColumnType::bigint}};
+    {"transaction_id", ColumnType::bigint}, {"event_type", ColumnType::text},
+    {"status", ColumnType::text},           {"next_attempt_at", ColumnType::bigint},
+    {"created_at", ColumnType::bigint}};
 constexpr BulkColumn kLogInsert[] = {
     {"business_id", ColumnType::text}, {"integration_id", ColumnType::text},
     {"run_id", ColumnType::bigint},    {"log_type", ColumnType::text},
@@ -516,21 +518,15 @@ class SqlStore final : public Store {
         auto inserted = c.insert_many(BulkInsert{
             "transactions", kTransactionInsert, ", user_id",
             ", (SELECT u.id FROM users u WHERE u.phone_e164 = v.phone_e164)",
-            "ON CONFLICT (business_id, external_id) DO NOTHING RETURNING id, external_id, user_id",
+            "ON CONFLICT (business_id, external_id) DO NOTHING RETURNING id, external_id",
             rows});
         if (!inserted) return inserted.error();
-        std::vector<std::string> payloads;
-        payloads.reserve(inserted->size());
         std::vector<Param> events;
         events.reserve(inserted->size() * std::size(kOutboxInsert));
         for (size_t r = 0; r < inserted->size(); ++r) {
           const size_t index = first_index.at(inserted->text(r, 1));
           out.outcomes[index] = Outcome::inserted;
-          std::optional<std::string> user;
-          if (!inserted->is_null(r, 2)) user = inserted->text(r, 2);
-          const int64_t id = inserted->integer(r, 0);
-          payloads.push_back(created_payload(batch, batch.transactions[index], id, user));
-          events.insert(events.end(), {id, "transaction.created", payloads.back(), "pending",
+          events.insert(events.end(), {inserted->integer(r, 0), "transaction.created", "pending",
                                        ms(batch.now), ms(batch.now)});
         }
         out.inserted = static_cast<int64_t>(inserted->size());
@@ -756,7 +752,17 @@ class SqlStore final : public Store {
 
   Result<std::vector<OutboxEvent>> claim_outbox(const std::string& owner, int limit,
                                                 const LeasePolicy& policy, Timestamp now) override {
-    return claim(Queue::outbox, owner, limit, policy, now, outbox_from);
+    auto events = claim(Queue::outbox, owner, limit, policy, now, outbox_from);
+    if (!events) return events.error();
+    for (OutboxEvent& event : *events) {
+      auto rows = select(std::string("SELECT ") + kTransactionColumns +
+                             " FROM transactions WHERE id = $1",
+                         {event.transaction_id});
+      if (!rows) return rows.error();
+      if (rows->empty()) return not_found("transaction " + std::to_string(event.transaction_id));
+      event.payload_json = created_payload(transaction_from(*rows, 0));
+    }
+    return events;
   }
 
   Result<void> complete_item(Queue queue, int64_t id, const std::string& owner,

@@ -220,6 +220,8 @@ struct OutboxEvent {
   int64_t id = 0;
   int64_t transaction_id = 0;
   std::string event_type;  // "transaction.created"
+  // The sale and its user as they are when claimed (claim_outbox fills it; a user who registered
+  // after the sale is included).
   std::string payload_json;
   int attempts = 0;
   ItemStatus status = ItemStatus::pending;

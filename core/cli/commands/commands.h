@@ -13,6 +13,15 @@ void register_plugins(Cli& cli);
 // `crmsync plugin-check PATH.so [--config-json JSON]`: the conformance checks for one connector.
 void register_plugin_check(Cli& cli);
 
+// `crmsync business add|list`: the partner businesses in the store.
+void register_business(Cli& cli);
+
+// `crmsync import-csv FILE --business ID`: a CSV of sales through the pipeline into the store.
+void register_import_csv(Cli& cli);
+
+// `crmsync migrate`: applies pending schema migrations.
+void register_migrate(Cli& cli);
+
 }  // namespace crmsync::cli
 
 #endif  // CRMSYNC_CORE_CLI_COMMANDS_COMMANDS_H

@@ -141,11 +141,11 @@ CREATE TABLE webhook_inbox (
 );
 CREATE INDEX webhook_inbox_due ON webhook_inbox (status, next_attempt_at);
 
+-- Events for the loyalty module; the payload is built from the transaction when claimed.
 CREATE TABLE outbox (
   id {ID},
   transaction_id BIGINT NOT NULL REFERENCES transactions (id),
   event_type TEXT NOT NULL,
-  payload {JSON} NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'permanently_failed')),
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_at BIGINT NOT NULL,

@@ -1,0 +1,103 @@
+// `crmsync business add ID --name NAME [--timezone ZONE] [--region RU] [--currency RUB]` and
+// `crmsync business list [--json]`: the partner businesses known to the store.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands/commands.h"
+#include "cli/runtime.h"
+#include "normalize/utc_time.h"
+
+namespace crmsync::cli {
+namespace {
+
+bool is_upper_code(const std::string& text, size_t length) {
+  if (text.size() != length) return false;
+  for (char c : text) {
+    if (c < 'A' || c > 'Z') return false;
+  }
+  return true;
+}
+
+int add(const Cli& cli, const store::Business& business) {
+  if (business.id.empty()) return report_failure("business id must not be empty");
+  if (!normalize::TimeZone::locate(business.timezone)) {
+    return report_failure("unknown time zone '" + business.timezone +
+                          "' (use an IANA name such as Europe/Moscow)");
+  }
+  if (!is_upper_code(business.region, 2)) {
+    return report_failure("region must be a two-letter country code such as RU, got '" +
+                          business.region + "'");
+  }
+  if (!is_upper_code(business.currency, 3)) {
+    return report_failure("currency must be an ISO 4217 code such as RUB, got '" +
+                          business.currency + "'");
+  }
+  auto config = cli.load_config();
+  if (!config) return report_failure(config.error().message);
+  auto db = open_store(*config);
+  if (!db) return report_failure(db.error().message);
+  if (auto existing = (*db)->get_business(business.id)) {
+    return report_failure("business '" + business.id + "' already exists");
+  }
+  store::Business added = business;
+  added.created_at = now();
+  if (auto stored = (*db)->add_business(added); !stored) {
+    return report_failure(stored.error().message);
+  }
+  std::printf("Added business %s (%s, %s, %s, %s)\n", added.id.c_str(), added.name.c_str(),
+              added.timezone.c_str(), added.region.c_str(), added.currency.c_str());
+  return kExitOk;
+}
+
+int list(const Cli& cli, bool json) {
+  auto config = cli.load_config();
+  if (!config) return report_failure(config.error().message);
+  auto db = open_store(*config);
+  if (!db) return report_failure(db.error().message);
+  auto businesses = (*db)->list_businesses();
+  if (!businesses) return report_failure(businesses.error().message);
+  nlohmann::json listing = nlohmann::json::array();
+  for (const store::Business& b : *businesses) {
+    if (json) {
+      listing.push_back({{"id", b.id},
+                         {"name", b.name},
+                         {"timezone", b.timezone},
+                         {"region", b.region},
+                         {"currency", b.currency}});
+    } else {
+      std::printf("%-20s %-30s %-20s %s %s\n", b.id.c_str(), b.name.c_str(), b.timezone.c_str(),
+                  b.region.c_str(), b.currency.c_str());
+    }
+  }
+  if (json) std::printf("%s\n", listing.dump().c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_business(Cli& cli) {
+  auto added = std::make_shared<store::Business>();
+  auto json = std::make_shared<bool>(false);
+  auto add_command = std::make_shared<CLI::App*>(nullptr);
+  CLI::App* business = cli.add_command("business", "Partner businesses", [&cli, added, json,
+                                                                          add_command] {
+    return (*add_command)->parsed() ? add(cli, *added) : list(cli, *json);
+  });
+  business->require_subcommand(1);
+
+  *add_command = business->add_subcommand("add", "Register a business");
+  (*add_command)->add_option("id", added->id, "Business id, e.g. mindal")->required();
+  (*add_command)->add_option("--name", added->name, "Display name, e.g. Миндаль")->required();
+  (*add_command)
+      ->add_option("--timezone", added->timezone, "IANA time zone of local CRM times")
+      ->capture_default_str();
+  (*add_command)->add_option("--region", added->region, "Default phone region")
+      ->capture_default_str();
+  (*add_command)->add_option("--currency", added->currency, "ISO 4217 currency")
+      ->capture_default_str();
+
+  CLI::App* list_command = business->add_subcommand("list", "List businesses");
+  list_command->add_flag("--json", *json, "Print JSON");
+}
+
+}  // namespace crmsync::cli

@@ -1,0 +1,41 @@
+// Store access shared by the commands (see runtime.h).
+#include "cli/runtime.h"
+
+#include <chrono>
+
+namespace crmsync::cli {
+
+Result<std::unique_ptr<store::Store>> open_store(const config::Config& config) {
+  store::StorageConfig storage;
+  if (config.storage.backend == "postgres") {
+    storage.backend = store::Backend::postgres;
+    storage.target = config.storage.url;
+  } else {
+    storage.backend = store::Backend::sqlite;
+    storage.target = config.storage.path;
+  }
+  auto opened = store::open_store(storage);
+  if (!opened) return opened.error();
+  std::unique_ptr<store::Store>& db = *opened;
+  for (const config::BusinessConfig& business : config.businesses) {
+    auto existing = db->get_business(business.id);
+    if (existing) continue;
+    if (existing.error().code != CRMSYNC_E_NOT_FOUND) return existing.error();
+    store::Business added_business;
+    added_business.id = business.id;
+    added_business.name = business.name;
+    added_business.timezone = business.timezone;
+    added_business.region = business.region;
+    added_business.currency = business.currency;
+    added_business.created_at = now();
+    auto added = db->add_business(added_business);
+    if (!added) return added.error();
+  }
+  return std::move(*opened);
+}
+
+store::Timestamp now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+}  // namespace crmsync::cli

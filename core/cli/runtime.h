@@ -1,0 +1,24 @@
+// What the store-backed commands share: the opened store with the config file's businesses in it,
+// and the clock.
+#ifndef CRMSYNC_CORE_CLI_RUNTIME_H
+#define CRMSYNC_CORE_CLI_RUNTIME_H
+
+#include <memory>
+
+#include "base/result.h"
+#include "cli/cli.h"
+#include "config/config.h"
+#include "store/store.h"
+
+namespace crmsync::cli {
+
+// The store named by the configuration, migrated, with every business of the config file
+// registered in it (existing ones are left as they are).
+Result<std::unique_ptr<store::Store>> open_store(const config::Config& config);
+
+// The current time as the store counts it.
+store::Timestamp now();
+
+}  // namespace crmsync::cli
+
+#endif  // CRMSYNC_CORE_CLI_RUNTIME_H
