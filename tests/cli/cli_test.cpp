@@ -2,6 +2,7 @@
 // code, stdout and stderr are checked.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +20,21 @@ const fs::path kFixtures = CRMSYNC_FIXTURE_DIR;
 
 std::string so(const std::string& id) {
   return (kFixtures / (id + ".so")).string();
+}
+
+// A directory of this process's own, so parallel test runs never share files; removed at exit.
+struct ScratchDir {
+  fs::path path = fs::temp_directory_path() / ("crmsync_cli_test_" + std::to_string(getpid()));
+  ScratchDir() { fs::create_directories(path); }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+fs::path scratch() {
+  static const ScratchDir dir;
+  return dir.path;
 }
 
 struct Run {
@@ -42,8 +58,7 @@ std::string slurp(const fs::path& file) {
 
 // Runs build/bin/crmsync with args through the shell, capturing both streams.
 Run crmsync(const std::vector<std::string>& args) {
-  const fs::path dir = fs::temp_directory_path() / "crmsync_cli_test";
-  fs::create_directories(dir);
+  const fs::path dir = scratch();
   std::string command = quote(CRMSYNC_BINARY);
   for (const std::string& arg : args) command += " " + quote(arg);
   command += " >" + quote((dir / "out").string()) + " 2>" + quote((dir / "err").string());
@@ -56,7 +71,7 @@ Run crmsync(const std::vector<std::string>& args) {
 }
 
 fs::path write_config(const std::string& name, const std::string& enabled) {
-  const fs::path file = fs::temp_directory_path() / name;
+  const fs::path file = scratch() / name;
   std::ofstream(file) << "plugins:\n  dir: " << kFixtures.string() << "\n  enabled: [" << enabled
                       << "]\n";
   return file;
@@ -113,7 +128,7 @@ TEST_CASE("plugins with a missing or bad config fails with the reason on stderr"
   CHECK(missing.err ==
         "crmsync: /nonexistent/crmsync.yaml: cannot read: No such file or directory\n");
 
-  const fs::path bad = fs::temp_directory_path() / "crmsync_cli_bad.yaml";
+  const fs::path bad = scratch() / "crmsync_cli_bad.yaml";
   std::ofstream(bad) << "plugins: {enabled: [../evil]}\n";
   const Run invalid = crmsync({"plugins", "--config", bad.string()});
   CHECK(invalid.exit_code == 1);

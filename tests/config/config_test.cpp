@@ -1,6 +1,7 @@
 // Tests of the YAML configuration: a complete file, defaults, env references and every kind of
 // bad input (each must be an INVALID_CONFIG error naming the key path).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -126,7 +127,8 @@ TEST_CASE("an empty mapping gives the documented defaults") {
 }
 
 TEST_CASE("relative paths resolve against the config file's directory") {
-  const auto dir = std::filesystem::temp_directory_path() / "crmsync_config_test";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("crmsync_config_test_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const auto file = dir / "crmsync.yaml";
   std::ofstream(file) << "storage: {path: data/crmsync.db}\nplugins: {dir: ../plugins}\n";

@@ -2,6 +2,7 @@
 // refusal path, config validation and secrets, instance calls through the sink, serialization of
 // calls on one instance, and the out-of-tree example connector.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
@@ -26,6 +27,11 @@ const fs::path kFixtures = CRMSYNC_FIXTURE_DIR;
 
 std::string so(const std::string& id) {
   return (kFixtures / (id + ".so")).string();
+}
+
+// A path of this process's own under the temp directory, so parallel runs never share files.
+fs::path scratch(const std::string& name) {
+  return fs::temp_directory_path() / (name + "_" + std::to_string(getpid()));
 }
 
 // Writes what the connector delivered as readable lines; can refuse records.
@@ -126,18 +132,20 @@ TEST_CASE("each broken connector is refused with its exact reason and the others
 }
 
 TEST_CASE("a file that is not a shared library is refused with the loader's reason") {
-  const fs::path junk = fs::temp_directory_path() / "crmsync_junk_connector.so";
+  const fs::path dir = scratch("crmsync_junk");
+  fs::create_directories(dir);
+  const fs::path junk = dir / "junk.so";
   std::ofstream(junk) << std::string(256, 'x');  // long enough to be read as a header
   PluginHost host;
   const LoadResult result = host.load(junk);
   CHECK_FALSE(result.ok());
   CHECK(result.error.rfind(junk.string() + ": cannot load: ", 0) == 0);
   CHECK(result.error.find("invalid ELF header") != std::string::npos);
-  fs::remove(junk);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("a connector whose id differs from its file name is refused") {
-  const fs::path dir = fs::temp_directory_path() / "crmsync_renamed_connector";
+  const fs::path dir = scratch("crmsync_renamed_connector");
   fs::create_directories(dir);
   fs::copy_file(so("good"), dir / "other.so", fs::copy_options::overwrite_existing);
   crmsync::config::Config config;
@@ -153,13 +161,15 @@ TEST_CASE("a connector whose id differs from its file name is refused") {
 }
 
 TEST_CASE("the same connector id cannot be loaded twice from two files") {
-  const fs::path copy = fs::temp_directory_path() / "crmsync_good_copy.so";
+  const fs::path dir = scratch("crmsync_good_copy");
+  fs::create_directories(dir);
+  const fs::path copy = dir / "copy.so";
   fs::copy_file(so("good"), copy, fs::copy_options::overwrite_existing);
   PluginHost host;
   REQUIRE(host.load(so("good")).ok());
   CHECK(host.load(copy).error ==
         copy.string() + ": connector id `good` is already loaded from " + so("good"));
-  fs::remove(copy);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("the descriptor is copied and its capabilities are named") {
