@@ -2,6 +2,7 @@
 #include "pipeline/pipeline.h"
 
 #include <chrono>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -12,7 +13,9 @@
 namespace crmsync::pipeline {
 namespace {
 
-std::string_view view(crmsync_str s) { return s.len == 0 ? std::string_view{} : std::string_view{s.ptr, s.len}; }
+std::string_view view(crmsync_str s) {
+  return s.len == 0 ? std::string_view{} : std::string_view{s.ptr, s.len};
+}
 
 std::string upper(std::string_view text) {
   std::string out(text);
@@ -63,12 +66,10 @@ std::string items_json(const crmsync_record_v1& record) {
 
 }  // namespace
 
-Result<Target> make_target(const store::Business& business,
-                           const store::Integration& integration) {
+Result<Target> make_target(const store::Business& business, const store::Integration& integration) {
   auto zone = normalize::TimeZone::locate(business.timezone);
   if (!zone) {
-    return fail(CRMSYNC_E_INVALID_CONFIG,
-                "business " + business.id + ": " + zone.error().message);
+    return fail(CRMSYNC_E_INVALID_CONFIG, "business " + business.id + ": " + zone.error().message);
   }
   Target target{.business_id = business.id,
                 .integration_id = integration.id,
@@ -91,7 +92,8 @@ class Ingest::Collector : public plugin_host::RecordSink {
     std::string reasons;
 
     auto when = normalize::time_utc(view(record.occurred_at), target.zone);
-    if (!when) add_reason(reasons, record.occurred_at.len == 0 ? "Missing date" : when.error().message);
+    if (!when)
+      add_reason(reasons, record.occurred_at.len == 0 ? "Missing date" : when.error().message);
 
     auto amount = record_amount(record);
     if (!amount) add_reason(reasons, amount.error().message);
@@ -105,8 +107,8 @@ class Ingest::Collector : public plugin_host::RecordSink {
       } else if (target.invalid_phone_is_error) {
         add_reason(reasons, phone_reason(phone.error().message));
       } else {
-        warn(record, "Customer phone not usable, sale stored without a customer: " +
-                         phone.error().message);
+        warn(record,
+             "Customer phone not usable, sale stored without a customer: " + phone.error().message);
       }
     } else if (target.invalid_phone_is_error) {
       add_reason(reasons, "Missing phone");
@@ -123,8 +125,7 @@ class Ingest::Collector : public plugin_host::RecordSink {
     tx.occurred_at = *when;
     tx.amount_minor = *amount;
     if (given_id.empty()) {
-      tx.external_id =
-          normalize::csv_dedup_id(*when, phone_e164, *amount, target.business_id);
+      tx.external_id = normalize::csv_dedup_id(*when, phone_e164, *amount, target.business_id);
     } else {
       tx.external_id.reserve(target.id_prefix.size() + 1 + given_id.size());
       tx.external_id.append(target.id_prefix).append("-").append(given_id);
@@ -216,36 +217,62 @@ Result<void> Ingest::record_failure(store::Batch& batch, std::string where, std:
   return {};
 }
 
-Result<std::string> Ingest::run(plugin_host::Instance& instance, std::string cursor) {
-  store::Batch batch;
-  batch.business_id = target_.business_id;
-  batch.integration_id = target_.integration_id;
-  batch.run_id = run_id_;
-  for (;;) {
-    batch.transactions.clear();
-    batch.logs.clear();
-    batch.increments = {};
-    batch.now = options_.now();
-    Collector collector(*this, batch);
-    if (auto fetched = instance.fetch(cursor, collector); !fetched) return fetched.error();
-    if (!collector.checkpointed()) {
-      return fail(CRMSYNC_E_INTERNAL,
-                  "connector " + target_.id_prefix + " returned from fetch without a checkpoint");
-    }
-    batch.cursor = collector.cursor();
-    auto committed = store_.commit_batch(batch);
-    if (!committed) return committed.error();
+Result<Ingest::Fetched> Ingest::fetch_batch(plugin_host::Instance& instance,
+                                            const std::string& cursor, store::Batch& batch) {
+  batch.transactions.clear();
+  batch.logs.clear();
+  batch.increments = {};
+  batch.now = options_.now();
+  Collector collector(*this, batch);
+  if (auto fetched = instance.fetch(cursor, collector); !fetched) return fetched.error();
+  if (!collector.checkpointed()) {
+    return fail(CRMSYNC_E_INTERNAL,
+                "connector " + target_.id_prefix + " returned from fetch without a checkpoint");
+  }
+  batch.cursor = collector.cursor();
+  return Fetched{std::move(collector.cursor()), collector.more()};
+}
 
+Result<std::string> Ingest::run(plugin_host::Instance& instance, std::string cursor) {
+  // Two batches take turns: while the store commits one on this thread, the connector fills the
+  // other on a second one, so reading and normalizing overlap the database's work. The cursor
+  // still only advances with a committed batch.
+  store::Batch batches[2];
+  for (store::Batch& batch : batches) {
+    batch.business_id = target_.business_id;
+    batch.integration_id = target_.integration_id;
+    batch.run_id = run_id_;
+  }
+  int current = 0;
+  Result<Fetched> fetched = fetch_batch(instance, cursor, batches[current]);
+  for (;;) {
+    if (!fetched) return fetched.error();
+    const Fetched done = std::move(*fetched);
+    store::Batch& batch = batches[current];
+    std::future<Result<Fetched>> next;
+    if (done.more) {
+      next = std::async(std::launch::async, [&, from = done.cursor, other = 1 - current] {
+        return fetch_batch(instance, from, batches[other]);
+      });
+    }
+    auto committed = store_.commit_batch(batch);
+    if (!committed) {
+      if (next.valid()) next.wait();  // its batch is dropped: the cursor stays before it
+      return committed.error();
+    }
     totals_.fetched += batch.increments.fetched;
     totals_.failed += batch.increments.failed;
     totals_.skipped += batch.increments.skipped;
     totals_.inserted += committed->inserted;
     totals_.duplicates += committed->duplicates;
-    if (auto logged = log_duplicates(batch, *committed); !logged) return logged.error();
-
-    cursor = std::move(collector.cursor());
-    if (options_.on_batch) options_.on_batch(totals_, cursor);
-    if (!collector.more()) return cursor;
+    if (auto logged = log_duplicates(batch, *committed); !logged) {
+      if (next.valid()) next.wait();
+      return logged.error();
+    }
+    if (options_.on_batch) options_.on_batch(totals_, done.cursor);
+    if (!done.more) return done.cursor;
+    fetched = next.get();
+    current = 1 - current;
   }
 }
 
@@ -267,9 +294,13 @@ Result<void> Ingest::log_duplicates(const store::Batch& batch, const store::Batc
   return store_.append_logs(entries);
 }
 
-const Totals& Ingest::totals() const noexcept { return totals_; }
+const Totals& Ingest::totals() const noexcept {
+  return totals_;
+}
 
-const std::vector<ItemError>& Ingest::errors() const noexcept { return errors_; }
+const std::vector<ItemError>& Ingest::errors() const noexcept {
+  return errors_;
+}
 
 std::string Ingest::summary() const {
   std::string text = "Imported " + std::to_string(totals_.inserted) + " transactions, " +

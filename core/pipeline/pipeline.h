@@ -29,8 +29,8 @@ struct Target {
   std::string integration_id;
   std::string id_prefix;  // prefix of external ids, the connector id in upper case: "YCLIENTS"
   normalize::TimeZone zone;
-  std::string region = "RU";    // default phone region of the business
-  std::string currency = "RUB"; // default currency of the business
+  std::string region = "RU";     // default phone region of the business
+  std::string currency = "RUB";  // default currency of the business
   // A phone that cannot be read makes the record an error (CSV: the spec skips such rows);
   // otherwise the sale is stored without a customer and a warning is logged.
   bool invalid_phone_is_error = false;
@@ -86,6 +86,16 @@ class Ingest {
 
  private:
   class Collector;
+
+  // What one fetch ended with.
+  struct Fetched {
+    std::string cursor;
+    bool more = false;
+  };
+  // Runs one fetch from cursor into batch (cleared first). The only code that runs on the
+  // second thread: it touches the batch, the failure counters and errors_, nothing else.
+  Result<Fetched> fetch_batch(plugin_host::Instance& instance, const std::string& cursor,
+                              store::Batch& batch);
 
   // Counts a failed object, logs it while under the example limit and keeps it for the report.
   Result<void> record_failure(store::Batch& batch, std::string where, std::string reason,

@@ -75,12 +75,13 @@ json sale(const std::string& id, const std::string& phone, const std::string& am
           {"description", "Стрижка"}};
 }
 
-json one_batch(json records) { return {{"batches", json::array({{{"records", records}}})}}; }
+json one_batch(json records) {
+  return {{"batches", json::array({{{"records", records}}})}};
+}
 
 // Runs ../shared/bench/gen_csv.py and returns its stdout.
 std::string run_generator(const std::string& args) {
-  const std::string command =
-      "python3 " CRMSYNC_SHARED_DIR "/bench/gen_csv.py " + args;
+  const std::string command = "python3 " CRMSYNC_SHARED_DIR "/bench/gen_csv.py " + args;
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string out;
@@ -97,7 +98,8 @@ TEST_CASE_TEMPLATE("records are normalized and stored with the connector's prefi
                    CRMSYNC_TEST_BACKENDS) {
   World<B> world("scripted");
   json record = sale("67890", "8 (912) 345-67-89", "1 500,50");
-  record["items"] = json::array({{{"name", "Стрижка"}, {"quantity", "1"}, {"amount_minor", 150050}}});
+  record["items"] =
+      json::array({{{"name", "Стрижка"}, {"quantity", "1"}, {"amount_minor", 150050}}});
   auto instance = world.open(one_batch(json::array({record})));
   auto ingest = world.ingest();
   REQUIRE(ingest.run(*instance, "").ok());
@@ -133,8 +135,8 @@ TEST_CASE_TEMPLATE("amounts in minor units and explicit offsets are taken as giv
   CHECK(normalize::rfc3339_utc(stored->occurred_at) == "2025-11-17T05:30:00Z");
 }
 
-TEST_CASE_TEMPLATE("a sale with an unreadable phone is kept without a customer, with a warning",
-                   B, CRMSYNC_TEST_BACKENDS) {
+TEST_CASE_TEMPLATE("a sale with an unreadable phone is kept without a customer, with a warning", B,
+                   CRMSYNC_TEST_BACKENDS) {
   World<B> world("scripted");
   auto instance = world.open(one_batch(json::array({sale("1", "not a phone", "100")})));
   auto ingest = world.ingest();
@@ -198,9 +200,10 @@ TEST_CASE_TEMPLATE("the same sale arriving again is a duplicate, logged as an ex
 
 TEST_CASE_TEMPLATE("skips and connector failures are counted", B, CRMSYNC_TEST_BACKENDS) {
   World<B> world("scripted");
-  json settings = {{"batches", json::array({{{"records", json::array({sale("1", "+79991234567", "100")})},
-                                             {"skips", json::array({"2", "3"})},
-                                             {"fails", json::array({"4"})}}})}};
+  json settings = {
+      {"batches", json::array({{{"records", json::array({sale("1", "+79991234567", "100")})},
+                                {"skips", json::array({"2", "3"})},
+                                {"fails", json::array({"4"})}}})}};
   auto instance = world.open(settings);
   auto ingest = world.ingest();
   REQUIRE(ingest.run(*instance, "").ok());

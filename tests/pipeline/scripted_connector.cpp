@@ -61,7 +61,8 @@ class Scripted : public crmsync::sdk::Connector {
       }
       sink.record(record);
     }
-    for (const json& id : batch.value("skips", json::array())) sink.skip(id.get<std::string>(), "not paid");
+    for (const json& id : batch.value("skips", json::array()))
+      sink.skip(id.get<std::string>(), "not paid");
     for (const json& id : batch.value("fails", json::array())) {
       sink.fail(id.get<std::string>(), "cannot map", R"({"id":")" + id.get<std::string>() + "\"}");
     }

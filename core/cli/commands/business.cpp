@@ -79,10 +79,10 @@ void register_business(Cli& cli) {
   auto added = std::make_shared<store::Business>();
   auto json = std::make_shared<bool>(false);
   auto add_command = std::make_shared<CLI::App*>(nullptr);
-  CLI::App* business = cli.add_command("business", "Partner businesses", [&cli, added, json,
-                                                                          add_command] {
-    return (*add_command)->parsed() ? add(cli, *added) : list(cli, *json);
-  });
+  CLI::App* business =
+      cli.add_command("business", "Partner businesses", [&cli, added, json, add_command] {
+        return (*add_command)->parsed() ? add(cli, *added) : list(cli, *json);
+      });
   business->require_subcommand(1);
 
   *add_command = business->add_subcommand("add", "Register a business");
@@ -91,9 +91,11 @@ void register_business(Cli& cli) {
   (*add_command)
       ->add_option("--timezone", added->timezone, "IANA time zone of local CRM times")
       ->capture_default_str();
-  (*add_command)->add_option("--region", added->region, "Default phone region")
+  (*add_command)
+      ->add_option("--region", added->region, "Default phone region")
       ->capture_default_str();
-  (*add_command)->add_option("--currency", added->currency, "ISO 4217 currency")
+  (*add_command)
+      ->add_option("--currency", added->currency, "ISO 4217 currency")
       ->capture_default_str();
 
   CLI::App* list_command = business->add_subcommand("list", "List businesses");

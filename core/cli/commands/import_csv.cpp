@@ -43,8 +43,8 @@ class Progress {
   // cursor is the csv connector's "<offset>:<row>".
   void update(const pipeline::Totals& totals, std::string_view cursor) {
     if (!enabled_ || total_ == 0) return;
-    uint64_t offset = std::strtoull(std::string(cursor.substr(0, cursor.find(':'))).c_str(),
-                                    nullptr, 10);
+    uint64_t offset =
+        std::strtoull(std::string(cursor.substr(0, cursor.find(':'))).c_str(), nullptr, 10);
     int percent = static_cast<int>(offset * 100 / total_);
     if (percent > 100) percent = 100;
     constexpr int kWidth = 30;
@@ -162,12 +162,12 @@ int run(const Cli& cli, const Options& options) {
   line.run_id = (*run)->id;
   line.type = imported ? store::LogType::success : store::LogType::error;
   line.error_type = imported ? "" : code_name(imported.error().code);
-  line.message = imported ? "CSV " + file.filename().string() + ": " + summary
-                          : imported.error().message;
+  line.message =
+      imported ? "CSV " + file.filename().string() + ": " + summary : imported.error().message;
   line.created_at = now();
-  auto finished = store.finish_run(
-      (*run)->id, owner, imported ? store::RunStatus::success : store::RunStatus::failed,
-      line.error_type, imported ? "" : line.message, now());
+  auto finished = store.finish_run((*run)->id, owner,
+                                   imported ? store::RunStatus::success : store::RunStatus::failed,
+                                   line.error_type, imported ? "" : line.message, now());
   if (auto logged = store.append_logs({&line, 1}); !logged) {
     return report_failure(logged.error().message);
   }
