@@ -20,7 +20,8 @@
 
 namespace crmsync::sim {
 
-using Json = nlohmann::json;
+// Insertion-ordered, so bodies list fields in the order the providers send them.
+using Json = nlohmann::ordered_json;
 using SimTime = std::chrono::sys_seconds;
 
 // A request as handlers see it, already split: path below the provider prefix, decoded query.
