@@ -95,16 +95,20 @@ struct BulkColumn {
 };
 
 // An INSERT of many rows: INSERT INTO table (columns..., extra_columns)
-//   SELECT v.columns..., extra_values FROM <the rows> AS v WHERE true <suffix>
-// extra_values may refer to the row's columns as v.<name> (e.g. a user lookup by phone); suffix
-// holds ON CONFLICT and RETURNING clauses. params has columns.size() values per row.
+//   SELECT v.columns..., extra_values FROM <the rows> AS v <on_conflict>
+// extra_values may refer to the row's columns as v.<name> (e.g. a user lookup by phone);
+// on_conflict is empty or an ON CONFLICT ... DO NOTHING clause. params has columns.size() values
+// per row.
 struct BulkInsert {
   std::string_view table;
   std::span<const BulkColumn> columns;
   std::string_view extra_columns;  // ", user_id" or empty
   std::string_view extra_values;   // ", (SELECT ...)" or empty
-  std::string_view suffix;
+  std::string_view on_conflict;
   std::span<const Param> params;
+  // When set, insert_many reports the new rows' ids (the table's integer key must be named id).
+  // key_column is the text column that tells the rows of one insert apart (the conflict key).
+  std::optional<size_t> key_column;
 };
 
 // One open database connection; used by one thread at a time (the pool sees to it).
@@ -116,8 +120,10 @@ class Connection {
   virtual Result<Rows> query(std::string_view sql, std::span<const Param> params) = 0;
   // Runs a script of statements without parameters (migrations, BEGIN/COMMIT).
   virtual Result<void> exec(std::string_view sql) = 0;
-  // Runs a bulk insert the fastest way the engine has; returns the RETURNING rows of all rows.
-  virtual Result<Rows> insert_many(const BulkInsert& insert) = 0;
+  // Runs a bulk insert the fastest way the engine has. With key_column it returns, per input row
+  // in order, the id of the row it inserted, or 0 when on_conflict skipped it (a row repeating an
+  // earlier row of the same insert is skipped too); without, an empty vector.
+  virtual Result<std::vector<int64_t>> insert_many(const BulkInsert& insert) = 0;
   // False once the connection is unusable; the pool then drops it.
   virtual bool healthy() const noexcept = 0;
 

@@ -256,10 +256,13 @@ constexpr BulkColumn kTransactionInsert[] = {
     {"phone_e164", ColumnType::text},     {"customer_ref", ColumnType::text},
     {"description", ColumnType::text},    {"items", ColumnType::json},
     {"is_medical", ColumnType::boolean},  {"created_at", ColumnType::bigint}};
-constexpr BulkColumn kOutboxInsert[] = {
-    {"transaction_id", ColumnType::bigint}, {"event_type", ColumnType::text},
-    {"status", ColumnType::text},           {"next_attempt_at", ColumnType::bigint},
-    {"created_at", ColumnType::bigint}};
+// The column of kTransactionInsert that tells a batch's rows apart: external_id.
+constexpr size_t kTransactionKey = 2;
+constexpr BulkColumn kOutboxInsert[] = {{"transaction_id", ColumnType::bigint},
+                                        {"event_type", ColumnType::text},
+                                        {"status", ColumnType::text},
+                                        {"next_attempt_at", ColumnType::bigint},
+                                        {"created_at", ColumnType::bigint}};
 constexpr BulkColumn kLogInsert[] = {
     {"business_id", ColumnType::text}, {"integration_id", ColumnType::text},
     {"run_id", ColumnType::bigint},    {"log_type", ColumnType::text},
@@ -492,9 +495,6 @@ class SqlStore final : public Store {
     const size_t n = batch.transactions.size();
     std::vector<Param> rows;
     rows.reserve(n * std::size(kTransactionInsert));
-    // The first occurrence of each external id; a repeat within the batch is a duplicate.
-    std::unordered_map<std::string_view, size_t> first_index;
-    first_index.reserve(n);
     for (size_t i = 0; i < n; ++i) {
       const NormalizedTransaction& t = batch.transactions[i];
       if (t.external_id.empty()) {
@@ -504,7 +504,6 @@ class SqlStore final : public Store {
       if (!nlohmann::json::accept(t.items_json)) {
         return fail(CRMSYNC_E_INVALID_INPUT, "items of " + t.external_id + " are not valid JSON");
       }
-      first_index.emplace(t.external_id, i);
       rows.insert(rows.end(),
                   {batch.business_id, batch.integration_id, t.external_id, ms(t.occurred_at),
                    t.amount_minor, t.currency, Param::text_or_null(t.phone_e164),
@@ -515,24 +514,23 @@ class SqlStore final : public Store {
       BatchResult out;
       out.outcomes.assign(n, Outcome::duplicate);
       if (n > 0) {
-        auto inserted = c.insert_many(BulkInsert{
-            "transactions", kTransactionInsert, ", user_id",
-            ", (SELECT u.id FROM users u WHERE u.phone_e164 = v.phone_e164)",
-            "ON CONFLICT (business_id, external_id) DO NOTHING RETURNING id, external_id",
-            rows});
-        if (!inserted) return inserted.error();
+        auto ids = c.insert_many(
+            BulkInsert{"transactions", kTransactionInsert, ", user_id",
+                       ", (SELECT u.id FROM users u WHERE u.phone_e164 = v.phone_e164)",
+                       "ON CONFLICT (business_id, external_id) DO NOTHING", rows, kTransactionKey});
+        if (!ids) return ids.error();
         std::vector<Param> events;
-        events.reserve(inserted->size() * std::size(kOutboxInsert));
-        for (size_t r = 0; r < inserted->size(); ++r) {
-          const size_t index = first_index.at(inserted->text(r, 1));
-          out.outcomes[index] = Outcome::inserted;
-          events.insert(events.end(), {inserted->integer(r, 0), "transaction.created", "pending",
-                                       ms(batch.now), ms(batch.now)});
+        for (size_t i = 0; i < n; ++i) {
+          if ((*ids)[i] == 0) continue;
+          out.outcomes[i] = Outcome::inserted;
+          ++out.inserted;
+          events.insert(events.end(), {(*ids)[i], "transaction.created", "pending", ms(batch.now),
+                                       ms(batch.now)});
         }
-        out.inserted = static_cast<int64_t>(inserted->size());
         out.duplicates = static_cast<int64_t>(n) - out.inserted;
         if (!events.empty()) {
-          auto written = c.insert_many(BulkInsert{"outbox", kOutboxInsert, "", "", "", events});
+          auto written =
+              c.insert_many(BulkInsert{"outbox", kOutboxInsert, "", "", "", events, std::nullopt});
           if (!written) return written.error();
         }
       }
@@ -755,9 +753,9 @@ class SqlStore final : public Store {
     auto events = claim(Queue::outbox, owner, limit, policy, now, outbox_from);
     if (!events) return events.error();
     for (OutboxEvent& event : *events) {
-      auto rows = select(std::string("SELECT ") + kTransactionColumns +
-                             " FROM transactions WHERE id = $1",
-                         {event.transaction_id});
+      auto rows =
+          select(std::string("SELECT ") + kTransactionColumns + " FROM transactions WHERE id = $1",
+                 {event.transaction_id});
       if (!rows) return rows.error();
       if (rows->empty()) return not_found("transaction " + std::to_string(event.transaction_id));
       event.payload_json = created_payload(transaction_from(*rows, 0));
@@ -1005,8 +1003,9 @@ class SqlStore final : public Store {
                      Param::text_or_null(e.error_type), e.message, Param::text_or_null(raw.back()),
                      Param::text_or_null(e.context), ms(e.created_at)});
     }
-    auto rows = c.insert_many(BulkInsert{"integration_logs", kLogInsert, "", "", "", params});
-    if (!rows) return rows.error();
+    auto written =
+        c.insert_many(BulkInsert{"integration_logs", kLogInsert, "", "", "", params, std::nullopt});
+    if (!written) return written.error();
     return {};
   }
 

@@ -116,7 +116,7 @@ class PostgresConnection final : public Connection {
     return {};
   }
 
-  Result<Rows> insert_many(const BulkInsert& insert) override {
+  Result<std::vector<int64_t>> insert_many(const BulkInsert& insert) override {
     std::string sql = "INSERT INTO " + std::string(insert.table) + " (";
     std::string select = "SELECT ";
     std::string arrays = "unnest(";
@@ -130,11 +130,15 @@ class PostgresConnection final : public Connection {
       names += sep + name;
     }
     sql += std::string(insert.extra_columns) + ") " + select + std::string(insert.extra_values) +
-           " FROM " + arrays + ") AS v(" + names + ") WHERE true " + std::string(insert.suffix);
+           " FROM " + arrays + ") AS v(" + names + ") WHERE true " +
+           std::string(insert.on_conflict);
+    if (insert.key_column)
+      sql += " RETURNING id, " + std::string(insert.columns[*insert.key_column].name);
 
     const size_t width = insert.columns.size();
     const size_t total_rows = width ? insert.params.size() / width : 0;
-    Rows all;
+    std::vector<int64_t> ids;
+    if (insert.key_column) ids.assign(total_rows, 0);
     std::vector<std::string> literals(width);
     for (size_t first = 0; first < total_rows; first += kBulkChunkRows) {
       const size_t last = std::min(total_rows, first + kBulkChunkRows);
@@ -150,9 +154,19 @@ class PostgresConnection final : public Connection {
       std::vector<Param> params(literals.begin(), literals.end());
       auto rows = query(sql, params);
       if (!rows) return rows.error();
-      all.append(std::move(rows).value());
+      if (!insert.key_column) continue;
+      // RETURNING comes in no promised order: match each new row to the first input row with its
+      // key (later input rows with the same key were skipped by the conflict clause).
+      std::unordered_map<std::string_view, size_t> first_row;
+      first_row.reserve(last - first);
+      for (size_t r = first; r < last; ++r) {
+        first_row.emplace(insert.params[r * width + *insert.key_column].bytes, r);
+      }
+      for (size_t i = 0; i < rows->size(); ++i) {
+        ids[first_row.at(rows->text(i, 1))] = rows->integer(i, 0);
+      }
     }
-    return all;
+    return ids;
   }
 
  private:

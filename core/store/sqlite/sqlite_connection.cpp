@@ -73,7 +73,7 @@ class SqliteConnection final : public Connection {
   // One reused single-row INSERT ... VALUES per row inside the caller's transaction: SQLite's
   // fastest path (no parsing per row, no round trips to pay for, and, unlike INSERT ... SELECT,
   // no statement journal per row). extra_values' v.<column> become that column's parameter.
-  Result<Rows> insert_many(const BulkInsert& insert) override {
+  Result<std::vector<int64_t>> insert_many(const BulkInsert& insert) override {
     std::string sql = "INSERT INTO " + std::string(insert.table) + " (";
     std::string values = "VALUES (";
     std::string extra(insert.extra_values);
@@ -96,17 +96,24 @@ class SqliteConnection final : public Connection {
       values += sep + "$" + std::to_string(i + 1);
     }
     sql += std::string(insert.extra_columns) + ") " + values + extra + ") " +
-           std::string(insert.suffix);
+           std::string(insert.on_conflict);
     auto stmt = prepare(sql);
     if (!stmt) return stmt.error();
-    Rows rows(static_cast<size_t>(sqlite3_column_count(*stmt)));
+    // No RETURNING: it materializes each row's result and costs about as much as the insert
+    // itself. changes() and last_insert_rowid() tell the same for one row at a time.
     const size_t width = insert.columns.size();
+    std::vector<int64_t> ids;
+    ids.reserve(width ? insert.params.size() / width : 0);
+    Rows none(0);
     for (size_t at = 0; at + width <= insert.params.size(); at += width) {
-      if (auto done = step(*stmt, insert.params.subspan(at, width), rows); !done) {
+      if (auto done = step(*stmt, insert.params.subspan(at, width), none); !done) {
         return done.error();
       }
+      if (insert.key_column) {
+        ids.push_back(sqlite3_changes64(db_) > 0 ? sqlite3_last_insert_rowid(db_) : 0);
+      }
     }
-    return rows;
+    return ids;
   }
 
  private:
@@ -126,8 +133,6 @@ class SqliteConnection final : public Connection {
 
   // Binds params, runs the statement to completion appending its rows, and resets it.
   Result<void> step(sqlite3_stmt* stmt, std::span<const Param> params, Rows& rows) {
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
     for (size_t i = 0; i < params.size(); ++i) {
       const int index = static_cast<int>(i + 1);
       const Param& p = params[i];
