@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "normalize/phone.h"
+#include "phone_shapes.h"
 
 namespace normalize = crmsync::normalize;
 
@@ -186,46 +187,6 @@ bool same(const crmsync::Result<normalize::Phone>& a, const crmsync::Result<norm
   return a->e164 == b->e164 && a->extension == b->extension && a->region == b->region;
 }
 
-// The shapes of gen_csv.py's phone_variants, some more the shortcut reads (bare, dots), and some
-// it must leave to Parse (810 prefix, (8), too few or too many digits, extensions).
-std::string shape(std::mt19937_64& rng, const std::string& n) {
-  const std::string a = n.substr(0, 3), b = n.substr(3, 3), c = n.substr(6, 2), d = n.substr(8, 2);
-  switch (rng() % 16) {
-    case 0:
-      return "+7" + n;
-    case 1:
-      return "7" + n;
-    case 2:
-      return "8" + n;
-    case 3:
-      return "8 (" + a + ") " + b + "-" + c + "-" + d;
-    case 4:
-      return "+7 " + a + " " + b + " " + c + " " + d;
-    case 5:
-      return "8-" + a + "-" + b + "-" + c + "-" + d;
-    case 6:
-      return "+7(" + a + ")" + b + c + d;
-    case 7:
-      return "8 " + a + " " + b + "-" + c + "-" + d;
-    case 8:
-      return n;
-    case 9:
-      return "(" + a + ") " + b + "." + c + "." + d;
-    case 10:
-      return "8 10 7 " + n;
-    case 11:
-      return "+7 (8) " + n;
-    case 12:
-      return "+7 " + n.substr(0, 9);
-    case 13:
-      return "8" + n + std::to_string(rng() % 10);
-    case 14:
-      return "+7 " + a + " " + b + "-" + c + "-" + d + " доб. " + std::to_string(rng() % 1000);
-    default:
-      return "8 " + a + " " + b + c + d + ", ext " + std::to_string(1 + rng() % 99);
-  }
-}
-
 // A random national number: any first digit, or a prefix where the rules change.
 std::string random_national(std::mt19937_64& rng) {
   static const std::vector<std::string> kPrefixes = {"810", "800", "804", "808", "809", "700",
@@ -314,7 +275,8 @@ TEST_CASE("the shortcut and the caches give exactly what Parse gives (differenti
   const int count = 200'000 / kScale;
   int shortcut = 0;
   for (int i = 0; i < count; ++i) {
-    const std::string input = shape(rng, random_national(rng));
+    const std::string input =
+        crmsync::test::phone_shape(rng, random_national(rng), crmsync::test::kAllPhoneShapes);
     if (normalize::internal::shortcut_national_number(input)) ++shortcut;
     for (bool other : {false, true}) {
       const normalize::PhoneRules rules{"RU", other};

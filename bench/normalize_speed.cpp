@@ -14,32 +14,11 @@
 #include "normalize/dedup_key.h"
 #include "normalize/phone.h"
 #include "normalize/utc_time.h"
+#include "phone_shapes.h"
 
 namespace normalize = crmsync::normalize;
 
 namespace {
-
-std::string phone_shape(std::mt19937_64& rng, const std::string& n) {
-  const std::string a = n.substr(0, 3), b = n.substr(3, 3), c = n.substr(6, 2), d = n.substr(8, 2);
-  switch (rng() % 8) {
-    case 0:
-      return "+7" + n;
-    case 1:
-      return "7" + n;
-    case 2:
-      return "8" + n;
-    case 3:
-      return "8 (" + a + ") " + b + "-" + c + "-" + d;
-    case 4:
-      return "+7 " + a + " " + b + " " + c + " " + d;
-    case 5:
-      return "8-" + a + "-" + b + "-" + c + "-" + d;
-    case 6:
-      return "+7(" + a + ")" + b + c + d;
-    default:
-      return "8 " + a + " " + b + "-" + c + "-" + d;
-  }
-}
 
 std::string amount_shape(std::mt19937_64& rng, std::int64_t kopecks) {
   const std::string rub = std::to_string(kopecks / 100);
@@ -88,7 +67,7 @@ int main(int argc, char** argv) {
       n = "9" + std::to_string(100'000'000 + rng() % 900'000'000);
       customers.push_back(n);
     }
-    phones.push_back(phone_shape(rng, n));
+    phones.push_back(crmsync::test::phone_shape(rng, n, crmsync::test::kGenCsvPhoneShapes));
     amounts.push_back(amount_shape(rng, 100 + static_cast<std::int64_t>(rng() % 5'000'000)));
     char date[32];
     std::snprintf(date, sizeof date, "2025-%02d-%02d %02d:%02d:%02d",
