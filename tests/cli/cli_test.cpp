@@ -1,18 +1,18 @@
 // Tests of the crmsync tool: the real binary is run with the fixture connectors and its exit
 // code, stdout and stderr are checked.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "support/process.h"
+
 namespace fs = std::filesystem;
+using crmsync::test::Run;
 
 namespace {
 
@@ -37,37 +37,11 @@ fs::path scratch() {
   return dir.path;
 }
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string quote(const std::string& arg) {
-  std::string out = "'";
-  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs build/bin/crmsync with args through the shell, capturing both streams.
-Run crmsync(const std::vector<std::string>& args) {
-  const fs::path dir = scratch();
-  std::string command = quote(CRMSYNC_BINARY);
-  for (const std::string& arg : args) command += " " + quote(arg);
-  command += " >" + quote((dir / "out").string()) + " 2>" + quote((dir / "err").string());
-  const int status = std::system(command.c_str());
-  Run run;
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.out = slurp(dir / "out");
-  run.err = slurp(dir / "err");
-  return run;
+// Runs build/bin/crmsync with args in this process's scratch directory.
+Run run_crmsync(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{CRMSYNC_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return ::crmsync::test::run_process(argv, scratch());
 }
 
 fs::path write_config(const std::string& name, const std::string& enabled) {
@@ -82,7 +56,7 @@ fs::path write_config(const std::string& name, const std::string& enabled) {
 TEST_CASE("plugins --json lists good and bad connectors with their load errors") {
   const fs::path config =
       write_config("crmsync_cli_mixed.yaml", "good, no_entry, wrong_major, minimal, newer_minor");
-  const Run run = crmsync({"plugins", "--json", "--config", config.string()});
+  const Run run = run_crmsync({"plugins", "--json", "--config", config.string()});
   CHECK(run.exit_code == 1);
   const auto listing = nlohmann::json::parse(run.out);
   REQUIRE(listing.size() == 5);
@@ -111,7 +85,7 @@ TEST_CASE("plugins --json lists good and bad connectors with their load errors")
 
 TEST_CASE("plugins prints a table and exits 0 when every connector loads") {
   const fs::path config = write_config("crmsync_cli_good.yaml", "good, minimal");
-  const Run run = crmsync({"--config", config.string(), "plugins"});
+  const Run run = run_crmsync({"--config", config.string(), "plugins"});
   CHECK(run.exit_code == 0);
   CHECK(run.err.empty());
   CHECK(run.out.find("good") == 0);
@@ -122,7 +96,7 @@ TEST_CASE("plugins prints a table and exits 0 when every connector loads") {
 }
 
 TEST_CASE("plugins with a missing or bad config fails with the reason on stderr") {
-  const Run missing = crmsync({"plugins", "--config", "/nonexistent/crmsync.yaml"});
+  const Run missing = run_crmsync({"plugins", "--config", "/nonexistent/crmsync.yaml"});
   CHECK(missing.exit_code == 1);
   CHECK(missing.out.empty());
   CHECK(missing.err ==
@@ -130,7 +104,7 @@ TEST_CASE("plugins with a missing or bad config fails with the reason on stderr"
 
   const fs::path bad = scratch() / "crmsync_cli_bad.yaml";
   std::ofstream(bad) << "plugins: {enabled: [../evil]}\n";
-  const Run invalid = crmsync({"plugins", "--config", bad.string()});
+  const Run invalid = run_crmsync({"plugins", "--config", bad.string()});
   CHECK(invalid.exit_code == 1);
   CHECK(invalid.err ==
         "crmsync: " + bad.string() + ": plugins.enabled[0]: \"../evil\" is not a connector id\n");
@@ -138,37 +112,37 @@ TEST_CASE("plugins with a missing or bad config fails with the reason on stderr"
 }
 
 TEST_CASE("plugin-check runs the ABI checks on one library") {
-  const Run good = crmsync({"plugin-check", so("good")});
+  const Run good = run_crmsync({"plugin-check", so("good")});
   CHECK(good.exit_code == 0);
   CHECK(good.out ==
         "ok: ABI checks: good 2.1.0 (Fixture good, crmsync tests), needs ABI 1.0, capabilities: "
         "FETCH INCREMENTAL WEBHOOK\n");
 
-  const Run small = crmsync({"plugin-check", so("small_struct")});
+  const Run small = run_crmsync({"plugin-check", so("small_struct")});
   CHECK(small.exit_code == 1);
   CHECK(small.out.empty());
   CHECK(small.err == "crmsync: " + so("small_struct") +
                          ": descriptor struct_size 40 is smaller than v1.0 (136)\n");
 
-  const Run webhook = crmsync({"plugin-check", so("webhook_without_fn")});
+  const Run webhook = run_crmsync({"plugin-check", so("webhook_without_fn")});
   CHECK(webhook.exit_code == 1);
   CHECK(webhook.err ==
         "crmsync: " + so("webhook_without_fn") + ": capability WEBHOOK without parse_webhook\n");
 }
 
 TEST_CASE("plugin-check --config-json validates, opens and closes an instance") {
-  const Run opened = crmsync(
+  const Run opened = run_crmsync(
       {"plugin-check", so("good"), "--config-json", R"({"company_id": 1, "api_token": "x"})"});
   CHECK(opened.exit_code == 0);
   CHECK(opened.out.find("ok: open with the example config\nok: close\n") != std::string::npos);
 
   const Run invalid =
-      crmsync({"plugin-check", so("good"), "--config-json", R"({"api_token": "x"})"});
+      run_crmsync({"plugin-check", so("good"), "--config-json", R"({"api_token": "x"})"});
   CHECK(invalid.exit_code == 1);
   CHECK(invalid.err == "crmsync: " + so("good") + ": config: field `company_id` is required\n");
 
-  const Run throwing = crmsync({"plugin-check", so("throwing_open"), "--config-json",
-                                R"({"company_id": 1, "api_token": "x"})"});
+  const Run throwing = run_crmsync({"plugin-check", so("throwing_open"), "--config-json",
+                                    R"({"company_id": 1, "api_token": "x"})"});
   CHECK(throwing.exit_code == 1);
   CHECK(throwing.err ==
         "crmsync: " + so("throwing_open") + ": open: INTERNAL: cannot parse settings: boom\n");
@@ -177,7 +151,7 @@ TEST_CASE("plugin-check --config-json validates, opens and closes an instance") 
 TEST_CASE("--help works on every command and usage errors exit 2") {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--help"}, {"plugins", "--help"}, {"plugin-check", "--help"}}) {
-    const Run help = crmsync(args);
+    const Run help = run_crmsync(args);
     CHECK(help.exit_code == 0);
     CHECK(help.out.find("Usage:") != std::string::npos);
   }
@@ -185,7 +159,7 @@ TEST_CASE("--help works on every command and usage errors exit 2") {
                                                {"plugin-check"},
                                                {"plugins", "--bogus"},
                                                {"no-such-command"}}) {
-    const Run usage = crmsync(args);
+    const Run usage = run_crmsync(args);
     CHECK(usage.exit_code == 2);
     CHECK_FALSE(usage.err.empty());
   }
@@ -194,7 +168,7 @@ TEST_CASE("--help works on every command and usage errors exit 2") {
 TEST_CASE("example: plugin-check accepts the out-of-tree hello connector") {
   const char* path = std::getenv("CRMSYNC_EXAMPLE_CONNECTOR");
   REQUIRE_MESSAGE(path != nullptr, "CRMSYNC_EXAMPLE_CONNECTOR must name the built hello.so");
-  const Run run = crmsync(
+  const Run run = run_crmsync(
       {"plugin-check", path, "--config-json", R"({"greeting": "Привет", "api_token": "t"})"});
   CHECK(run.exit_code == 0);
   CHECK(run.out ==
