@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
   crmsync::cli::register_business(cli);
   crmsync::cli::register_import_csv(cli);
   crmsync::cli::register_migrate(cli);
+  crmsync::cli::register_keys(cli);
   return cli.run(argc, argv);
 }

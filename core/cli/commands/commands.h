@@ -22,6 +22,9 @@ void register_import_csv(Cli& cli);
 // `crmsync migrate`: applies pending schema migrations.
 void register_migrate(Cli& cli);
 
+// `crmsync keys rotate`: re-seals stored credentials under a new master key.
+void register_keys(Cli& cli);
+
 }  // namespace crmsync::cli
 
 #endif  // CRMSYNC_CORE_CLI_COMMANDS_COMMANDS_H

@@ -1,0 +1,112 @@
+// `crmsync keys rotate`: stored credentials sealed under the config's master key are re-sealed
+// under a new one, readable with it and no longer with the old one; bad keys are clear errors.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "crypto/crypto.h"
+#include "store/store.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+using namespace crmsync;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kOldKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+constexpr const char* kNewKey = "f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f";
+
+const store::Timestamp kNow{std::chrono::milliseconds(1763389800000)};
+
+// A store in dir with one integration whose credentials are sealed under kOldKey.
+void seed(const fs::path& dir) {
+  store::StorageConfig config;
+  config.target = (dir / "crmsync.db").string();
+  auto db = store::open_store(config).value();
+  store::Business business;
+  business.id = "mindal";
+  business.name = "Миндаль";
+  business.created_at = kNow;
+  REQUIRE(db->add_business(business).ok());
+  store::Integration integration;
+  integration.id = "mindal-yclients";
+  integration.business_id = "mindal";
+  integration.crm_type = "yclients";
+  integration.credentials =
+      crypto::seal(crypto::parse_master_key(kOldKey).value(), R"({"partner_token":"t0p"})").value();
+  integration.created_at = integration.updated_at = kNow;
+  REQUIRE(db->create_integration(integration).ok());
+}
+
+crypto::Sealed stored_credentials(const fs::path& dir) {
+  store::StorageConfig config;
+  config.target = (dir / "crmsync.db").string();
+  return store::open_store(config).value()->get_integration("mindal-yclients").value().credentials;
+}
+
+test::Run crmsync_in(const fs::path& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), {CRMSYNC_BINARY, "--config", (dir / "crmsync.yaml").string()});
+  return test::run_process(args, dir);
+}
+
+}  // namespace
+
+TEST_CASE("keys rotate re-seals credentials under the new key") {
+  test::TempDir dir;
+  std::ofstream(dir / "old.key") << kOldKey << "\n";
+  std::ofstream(dir / "new.key") << kNewKey << "\n";
+  std::ofstream(dir / "crmsync.yaml") << "storage: {backend: sqlite, path: crmsync.db}\n"
+                                         "secrets: {master_key_file: old.key}\n";
+  seed(dir.path());
+
+  const test::Run run = crmsync_in(dir.path(), {"keys", "rotate", "--new-key-file", "new.key"});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+  CHECK(run.out.find("Re-sealed 1 credentials") == 0);
+
+  const crypto::Sealed sealed = stored_credentials(dir.path());
+  const crypto::MasterKey old_key = crypto::parse_master_key(kOldKey).value();
+  const crypto::MasterKey new_key = crypto::parse_master_key(kNewKey).value();
+  CHECK(sealed.key_id == new_key.id);
+  CHECK(crypto::open(std::span(&new_key, 1), sealed).value() == R"({"partner_token":"t0p"})");
+  CHECK_FALSE(crypto::open(std::span(&old_key, 1), sealed).ok());
+
+  // Rotating again to the same key has nothing left to do.
+  const test::Run again = crmsync_in(dir.path(), {"keys", "rotate", "--new-key-file", "new.key"});
+  REQUIRE(again.exit_code == 0);
+  CHECK(again.out.find("Re-sealed 0 credentials") == 0);
+}
+
+TEST_CASE("keys rotate refuses a wrong or malformed key and changes nothing") {
+  test::TempDir dir;
+  std::ofstream(dir / "wrong.key") << kNewKey << "\n";
+  std::ofstream(dir / "bad.key") << "not a key\n";
+  std::ofstream(dir / "new.key") << kNewKey << "\n";
+  seed(dir.path());
+  const crypto::Sealed before = stored_credentials(dir.path());
+
+  SUBCASE("the config's key did not seal the credentials") {
+    std::ofstream(dir / "crmsync.yaml") << "secrets: {master_key_file: wrong.key}\n";
+    std::ofstream(dir / "other.key") << std::string(64, 'a') << "\n";
+    const test::Run run = crmsync_in(dir.path(), {"keys", "rotate", "--new-key-file", "other.key"});
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("integration mindal-yclients") != std::string::npos);
+  }
+  SUBCASE("a malformed new key") {
+    std::ofstream(dir / "crmsync.yaml") << "secrets: {master_key_file: new.key}\n";
+    const test::Run run = crmsync_in(dir.path(), {"keys", "rotate", "--new-key-file", "bad.key"});
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("new key:") != std::string::npos);
+    CHECK(run.err.find("not a key") == std::string::npos);
+  }
+  SUBCASE("no new key") {
+    std::ofstream(dir / "crmsync.yaml") << "secrets: {master_key_file: new.key}\n";
+    const test::Run run = crmsync_in(dir.path(), {"keys", "rotate"});
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("exactly one of --new-key-file or --new-key-env") != std::string::npos);
+  }
+  const crypto::Sealed after = stored_credentials(dir.path());
+  CHECK(after.blob == before.blob);
+  CHECK(after.key_id == before.key_id);
+}
