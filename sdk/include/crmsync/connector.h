@@ -171,7 +171,8 @@ typedef struct crmsync_host_v1 {
 
   /* Runs an HTTP request. Returns CRMSYNC_OK when any HTTP response arrived (whatever its
    * status: the connector interprets 4xx), or UNAVAILABLE / TIMEOUT / RATE_LIMITED / CANCELLED
-   * when none did after the host's retries. On success *out is filled (see its lifetime). */
+   * when none did after the host's retries. The caller sets out->struct_size (the host fills
+   * only what that size holds); on success *out is filled (see its lifetime). */
   int32_t (*http)(crmsync_host_ctx* ctx, const crmsync_http_request_v1* request,
                   crmsync_http_response_v1* out);
 
