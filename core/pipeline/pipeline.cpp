@@ -81,6 +81,56 @@ Result<Target> make_target(const store::Business& business, const store::Integra
   return target;
 }
 
+Normalized normalize_record(const Target& target, const crmsync_record_v1& record) {
+  Normalized out;
+  std::string& reasons = out.error;
+
+  auto when = normalize::time_utc(view(record.occurred_at), target.zone);
+  if (!when)
+    add_reason(reasons, record.occurred_at.len == 0 ? "Missing date" : when.error().message);
+
+  auto amount = record_amount(record);
+  if (!amount) add_reason(reasons, amount.error().message);
+
+  std::string phone_e164;
+  std::string_view raw_phone = view(record.customer_phone);
+  if (!raw_phone.empty()) {
+    auto phone = normalize::phone(raw_phone, {.default_region = target.region});
+    if (phone) {
+      phone_e164 = std::move(phone->e164);
+    } else if (target.invalid_phone_is_error) {
+      add_reason(reasons, "Invalid phone format (expected +7XXXXXXXXXX): " + phone.error().message);
+    } else {
+      out.warning =
+          "Customer phone not usable, sale stored without a customer: " + phone.error().message;
+    }
+  } else if (target.invalid_phone_is_error) {
+    add_reason(reasons, "Missing phone");
+  }
+  if (!reasons.empty()) {
+    out.warning.clear();
+    return out;
+  }
+
+  store::NormalizedTransaction& tx = out.transaction.emplace();
+  tx.occurred_at = *when;
+  tx.amount_minor = *amount;
+  std::string_view given_id = view(record.external_id);
+  if (given_id.empty()) {
+    tx.external_id = normalize::csv_dedup_id(*when, phone_e164, *amount, target.business_id);
+  } else {
+    tx.external_id.reserve(target.id_prefix.size() + 1 + given_id.size());
+    tx.external_id.append(target.id_prefix).append("-").append(given_id);
+  }
+  tx.currency = record.currency.len > 0 ? std::string(view(record.currency)) : target.currency;
+  tx.phone_e164 = std::move(phone_e164);
+  tx.customer_ref = view(record.customer_ref);
+  tx.description = view(record.description);
+  tx.items_json = items_json(record);
+  tx.is_medical = (record.flags & CRMSYNC_RECORD_MEDICAL) != 0;
+  return out;
+}
+
 // Receives one fetch's records and turns them into a store batch.
 class Ingest::Collector : public plugin_host::RecordSink {
  public:
@@ -88,54 +138,14 @@ class Ingest::Collector : public plugin_host::RecordSink {
 
   Result<void> on_record(const crmsync_record_v1& record) override {
     ++batch_.increments.fetched;
-    const Target& target = ingest_.target_;
-    std::string reasons;
-
-    auto when = normalize::time_utc(view(record.occurred_at), target.zone);
-    if (!when)
-      add_reason(reasons, record.occurred_at.len == 0 ? "Missing date" : when.error().message);
-
-    auto amount = record_amount(record);
-    if (!amount) add_reason(reasons, amount.error().message);
-
-    std::string phone_e164;
-    std::string_view raw_phone = view(record.customer_phone);
-    if (!raw_phone.empty()) {
-      auto phone = normalize::phone(raw_phone, {.default_region = target.region});
-      if (phone) {
-        phone_e164 = std::move(phone->e164);
-      } else if (target.invalid_phone_is_error) {
-        add_reason(reasons, phone_reason(phone.error().message));
-      } else {
-        warn(record,
-             "Customer phone not usable, sale stored without a customer: " + phone.error().message);
-      }
-    } else if (target.invalid_phone_is_error) {
-      add_reason(reasons, "Missing phone");
-    }
-
-    std::string_view given_id = view(record.external_id);
-    if (!reasons.empty()) {
-      std::string where(record.locator.len > 0 ? view(record.locator) : given_id);
-      return ingest_.record_failure(batch_, std::move(where), std::move(reasons),
+    Normalized normalized = normalize_record(ingest_.target_, record);
+    if (!normalized.transaction) {
+      std::string where(record.locator.len > 0 ? view(record.locator) : view(record.external_id));
+      return ingest_.record_failure(batch_, std::move(where), std::move(normalized.error),
                                     view(record.raw_json));
     }
-
-    store::NormalizedTransaction& tx = batch_.transactions.emplace_back();
-    tx.occurred_at = *when;
-    tx.amount_minor = *amount;
-    if (given_id.empty()) {
-      tx.external_id = normalize::csv_dedup_id(*when, phone_e164, *amount, target.business_id);
-    } else {
-      tx.external_id.reserve(target.id_prefix.size() + 1 + given_id.size());
-      tx.external_id.append(target.id_prefix).append("-").append(given_id);
-    }
-    tx.currency = record.currency.len > 0 ? std::string(view(record.currency)) : target.currency;
-    tx.phone_e164 = std::move(phone_e164);
-    tx.customer_ref = view(record.customer_ref);
-    tx.description = view(record.description);
-    tx.items_json = items_json(record);
-    tx.is_medical = (record.flags & CRMSYNC_RECORD_MEDICAL) != 0;
+    if (!normalized.warning.empty()) warn(record, normalized.warning);
+    batch_.transactions.push_back(std::move(*normalized.transaction));
     return {};
   }
 
@@ -169,18 +179,14 @@ class Ingest::Collector : public plugin_host::RecordSink {
   std::string& cursor() noexcept { return cursor_; }
 
  private:
-  static std::string phone_reason(const std::string& detail) {
-    return "Invalid phone format (expected +7XXXXXXXXXX): " + detail;
-  }
-
-  void warn(const crmsync_record_v1& record, std::string message) {
+  void warn(const crmsync_record_v1& record, const std::string& message) {
     store::LogEntry& entry = batch_.logs.emplace_back();
     entry.business_id = ingest_.target_.business_id;
     entry.integration_id = ingest_.target_.integration_id;
     entry.run_id = ingest_.run_id_;
     entry.type = store::LogType::warning;
     entry.error_type = "InvalidPhone";
-    entry.message = std::string(view(record.external_id)) + ": " + std::move(message);
+    entry.message = std::string(view(record.external_id)) + ": " + message;
     entry.created_at = batch_.now;
   }
 

@@ -39,6 +39,17 @@ struct Target {
 // Builds the Target of an integration of a business; an unknown time zone is an error.
 Result<Target> make_target(const store::Business& business, const store::Integration& integration);
 
+// What normalization made of one connector record.
+struct Normalized {
+  std::optional<store::NormalizedTransaction> transaction;  // the sale to store, when it is one
+  std::string error;    // why the record cannot be stored ("; " between reasons) otherwise
+  std::string warning;  // a note on a stored sale, e.g. a phone that could not be read
+};
+
+// Normalizes one record for target (phone, amount, time, dedup key); no store, no I/O, so the
+// offline `crmsync parse` shows exactly what a sync would store.
+Normalized normalize_record(const Target& target, const crmsync_record_v1& record);
+
 // Counters of one ingest.
 struct Totals {
   int64_t fetched = 0;     // objects the connector delivered (records, skips and failures)
