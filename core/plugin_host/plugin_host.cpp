@@ -16,6 +16,9 @@ namespace internal {
 constexpr size_t kConnectorV1_0Size =
     offsetof(crmsync_connector_v1, push_bonus) + sizeof(crmsync_connector_v1::push_bonus);
 
+// More limits than any provider has means a garbage count.
+constexpr uint32_t kMaxRateLimits = 8;
+
 constexpr uint64_t kKnownCapabilities =
     CRMSYNC_CAP_FETCH | CRMSYNC_CAP_INCREMENTAL | CRMSYNC_CAP_WEBHOOK | CRMSYNC_CAP_PUSH_BONUS;
 
@@ -59,6 +62,16 @@ std::string check_descriptor(const crmsync_connector_v1& d) {
   for (const auto& [flag, name, present, needed] : capabilities) {
     if ((d.capabilities & flag) && !present) {
       return std::string("capability ") + name + " without " + needed;
+    }
+  }
+  if (d.rate_limit_count > kMaxRateLimits) {
+    return "rate_limit_count " + std::to_string(d.rate_limit_count) + " is above " +
+           std::to_string(kMaxRateLimits);
+  }
+  if (d.rate_limit_count > 0 && d.rate_limits == nullptr) return "rate_limits is NULL";
+  for (uint32_t i = 0; i < d.rate_limit_count; ++i) {
+    if (d.rate_limits[i].requests == 0 || d.rate_limits[i].per_ms == 0) {
+      return "rate_limits[" + std::to_string(i) + "] needs requests > 0 and per_ms > 0";
     }
   }
   return {};

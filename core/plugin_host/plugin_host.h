@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,12 @@ class Connector {
   // The connector's descriptor, copied into a zeroed struct of this host's size.
   const crmsync_connector_v1& descriptor() const noexcept { return descriptor_; }
   std::string_view id() const noexcept { return descriptor_.id; }
+  // The provider's request limits the connector declares (empty before ABI 1.1 or when none);
+  // valid while the connector (or an instance of it) lives.
+  std::span<const crmsync_rate_limit_v1> rate_limits() const noexcept {
+    if (descriptor_.rate_limit_count == 0) return {};
+    return {descriptor_.rate_limits, descriptor_.rate_limit_count};
+  }
   const std::filesystem::path& path() const noexcept { return path_; }
 
  private:

@@ -172,8 +172,9 @@ static const crmsync_connector_v1 kDescriptor = {
     NULL, /* parse_webhook */
     NULL, /* map_response */
     NULL, /* configure_webhook */
-    NULL  /* push_bonus */
-};
+    NULL, /* push_bonus */
+    NULL, /* rate_limits: the example talks to no provider */
+    0};
 
 CRMSYNC_EXPORT int32_t crmsync_connector_entry_v1(const crmsync_host_v1* host,
                                                   const crmsync_connector_v1** out) {

@@ -1,6 +1,7 @@
-// Freezes the layout of ABI v1.0: the size of every struct in connector.h and the offset of every
-// field, as compiled on x86_64 Linux (LP64). A change here breaks every connector already built;
-// new fields go at the end of a struct (its size may grow, offsets never move).
+// Freezes the layout of ABI v1 (1.0 and the fields 1.1 appended): the size of every struct in
+// connector.h and the offset of every field, as compiled on x86_64 Linux (LP64). A change here
+// breaks every connector already built; new fields go at the end of a struct (its size may grow,
+// offsets never move).
 #include <crmsync/connector.h>
 
 #include <doctest/doctest.h>
@@ -26,7 +27,7 @@ struct Layout {
   }
 
 // clang-format off
-const Layout kV1_0[] = {
+const Layout kV1[] = {
     // crmsync_str
     SIZE(crmsync_str, 16),
     FIELD(crmsync_str, ptr, 0),
@@ -132,7 +133,7 @@ const Layout kV1_0[] = {
     FIELD(crmsync_open_args_v1, timezone, 56),
     FIELD(crmsync_open_args_v1, currency, 72),
     // crmsync_connector_v1
-    SIZE(crmsync_connector_v1, 136),
+    SIZE(crmsync_connector_v1, 152),
     FIELD(crmsync_connector_v1, struct_size, 0),
     FIELD(crmsync_connector_v1, abi_major, 4),
     FIELD(crmsync_connector_v1, abi_minor_required, 8),
@@ -151,22 +152,28 @@ const Layout kV1_0[] = {
     FIELD(crmsync_connector_v1, map_response, 112),
     FIELD(crmsync_connector_v1, configure_webhook, 120),
     FIELD(crmsync_connector_v1, push_bonus, 128),
+    FIELD(crmsync_connector_v1, rate_limits, 136),
+    FIELD(crmsync_connector_v1, rate_limit_count, 144),
+    // crmsync_rate_limit_v1 (since 1.1)
+    SIZE(crmsync_rate_limit_v1, 8),
+    FIELD(crmsync_rate_limit_v1, requests, 0),
+    FIELD(crmsync_rate_limit_v1, per_ms, 4),
 };
 // clang-format on
 
 }  // namespace
 
-TEST_CASE("ABI v1.0 struct sizes and field offsets are frozen (x86_64 LP64)") {
+TEST_CASE("ABI v1 struct sizes and field offsets are frozen (x86_64 LP64)") {
   static_assert(sizeof(void*) == 8 && sizeof(size_t) == 8, "the frozen table is for LP64");
-  for (const Layout& row : kV1_0) {
+  for (const Layout& row : kV1) {
     INFO(row.type << "." << row.field);
     CHECK(row.actual == row.frozen);
   }
 }
 
-TEST_CASE("ABI version macros and error code bands are those of v1.0") {
+TEST_CASE("ABI version macros and error code bands are those of v1.1") {
   CHECK(CRMSYNC_ABI_MAJOR == 1);
-  CHECK(CRMSYNC_ABI_MINOR == 0);
+  CHECK(CRMSYNC_ABI_MINOR == 1);
   CHECK(std::string(CRMSYNC_CONNECTOR_ENTRY_V1_SYMBOL) == "crmsync_connector_entry_v1");
   CHECK(CRMSYNC_IS_RETRYABLE(CRMSYNC_E_UNAVAILABLE));
   CHECK(CRMSYNC_IS_RETRYABLE(CRMSYNC_E_CONFLICT));

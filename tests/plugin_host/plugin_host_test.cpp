@@ -107,7 +107,7 @@ TEST_CASE("each broken connector is refused with its exact reason and the others
           ": missing symbol crmsync_connector_entry_v1 (not a crmsync connector, or "
           "built for another ABI major)",
       so("wrong_major") + ": built for ABI 2, host supports ABI 1",
-      so("newer_minor") + ": needs minor 3 but host has 0",
+      so("newer_minor") + ": needs minor 3 but host has 1",
       so("small_struct") + ": descriptor struct_size 40 is smaller than v1.0 (136)",
       so("webhook_without_fn") + ": capability WEBHOOK without parse_webhook",
       so("missing") + ": no such file",
@@ -129,6 +129,25 @@ TEST_CASE("each broken connector is refused with its exact reason and the others
   REQUIRE(minimal.value()->fetch("", sink).ok());
   CHECK(sink.events == std::vector<std::string>{
                            "record 1 at=2025-11-17T14:30:00+03:00 amount=100.00", "checkpoint 1"});
+}
+
+TEST_CASE("declared rate limits are read from 1.1 descriptors and checked") {
+  PluginHost host;
+  const auto results = host.load_all(config_enabling({"minimal", "v1_0_size", "bad_rate_limit"}));
+  REQUIRE(results.size() == 3);
+  REQUIRE(results[0].ok());
+  const auto limits = results[0].connector->rate_limits();
+  REQUIRE(limits.size() == 2);
+  CHECK(limits[0].requests == 5);
+  CHECK(limits[0].per_ms == 1000);
+  CHECK(limits[1].requests == 200);
+  CHECK(limits[1].per_ms == 60000);
+  // A 1.0-sized descriptor has no such fields: the host must not read past its end.
+  REQUIRE(results[1].ok());
+  CHECK(results[1].connector->rate_limits().empty());
+  CHECK_FALSE(results[2].ok());
+  CHECK(results[2].error ==
+        so("bad_rate_limit") + ": rate_limits[1] needs requests > 0 and per_ms > 0");
 }
 
 TEST_CASE("a file that is not a shared library is refused with the loader's reason") {

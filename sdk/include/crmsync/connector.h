@@ -47,7 +47,7 @@ extern "C" {
 /* ABI major version: part of the entry symbol's and the structs' names. */
 #define CRMSYNC_ABI_MAJOR 1
 /* ABI minor version of this header: how many append-only revisions major 1 has had. */
-#define CRMSYNC_ABI_MINOR 0
+#define CRMSYNC_ABI_MINOR 1
 
 /* Marks the entry symbol for export. Build connectors with -fvisibility=hidden so that the entry
  * symbol is the only one the library exports. */
@@ -342,6 +342,14 @@ typedef struct crmsync_open_args_v1 {
  * The connector descriptor
  * ------------------------------------------------------------------------------------------- */
 
+/* A provider's request limit: at most `requests` requests in any window of `per_ms`
+ * milliseconds (YCLIENTS: {5, 1000} and {200, 60000}). Since 1.1. A fixed two-field value, never
+ * extended (a new shape would be crmsync_rate_limit_v2), so it carries no struct_size. */
+typedef struct crmsync_rate_limit_v1 {
+  uint32_t requests;
+  uint32_t per_ms;
+} crmsync_rate_limit_v1;
+
 /* What a connector is and can do. Connector-owned, static and immutable for as long as the
  * library is loaded. The descriptor strings are NUL-terminated UTF-8. */
 typedef struct crmsync_connector_v1 {
@@ -396,6 +404,12 @@ typedef struct crmsync_connector_v1 {
    * event. Required with CRMSYNC_CAP_PUSH_BONUS. */
   int32_t (*push_bonus)(crmsync_instance* instance, const crmsync_bonus_event_v1* event,
                         crmsync_str idempotency_key);
+
+  /* Since 1.1. The provider's request limits; the host's HTTP service enforces all of them at
+   * once, per integration, on every request the instance makes. Connector-owned static array of
+   * rate_limit_count entries; NULL with count 0 means no limit. A 1.0 host ignores them. */
+  const crmsync_rate_limit_v1* rate_limits;
+  uint32_t rate_limit_count;
 } crmsync_connector_v1;
 
 /* The one exported symbol of a connector library, for ABI major 1. Cheap and free of side

@@ -39,7 +39,9 @@ inline std::string_view view(crmsync_str s) noexcept {
 }
 
 // Converts a std::string_view to a borrowed C view (same lifetime).
-inline crmsync_str str(std::string_view s) noexcept { return crmsync_str{s.data(), s.size()}; }
+inline crmsync_str str(std::string_view s) noexcept {
+  return crmsync_str{s.data(), s.size()};
+}
 
 // An error with an ABI code, thrown by connector code and by the helpers below.
 class Error : public std::runtime_error {
@@ -309,6 +311,9 @@ struct Descriptor {
   const char* config_schema = nullptr;
   uint64_t capabilities = 0;
   uint32_t abi_minor_required = 0;
+  // The provider's request limits (a static array), enforced by the host per integration.
+  const crmsync_rate_limit_v1* rate_limits = nullptr;
+  uint32_t rate_limit_count = 0;
 };
 
 namespace internal {
@@ -389,11 +394,14 @@ struct Trampolines {
       c.fetch_object(view(id), s);
     });
   }
-  static int32_t parse_webhook(crmsync_instance* instance, const crmsync_webhook_request_v1* request,
+  static int32_t parse_webhook(crmsync_instance* instance,
+                               const crmsync_webhook_request_v1* request,
                                const crmsync_sink_v1* sink) noexcept {
     return on_instance(instance, [&](Connector& c) {
-      WebhookRequest copy{std::string(view(request->content_type)), {},
-                          std::string(view(request->query)), std::string(view(request->body))};
+      WebhookRequest copy{std::string(view(request->content_type)),
+                          {},
+                          std::string(view(request->query)),
+                          std::string(view(request->body))};
       for (size_t i = 0; i < request->header_count; ++i) {
         copy.headers.emplace_back(std::string(view(request->headers[i].name)),
                                   std::string(view(request->headers[i].value)));
@@ -441,6 +449,8 @@ crmsync_connector_v1 make_descriptor(const Descriptor& d) noexcept {
   c.map_response = &Trampolines<T>::map_response;
   c.configure_webhook = &Trampolines<T>::configure_webhook;
   c.push_bonus = &Trampolines<T>::push_bonus;
+  c.rate_limits = d.rate_limits;
+  c.rate_limit_count = d.rate_limit_count;
   return c;
 }
 
@@ -449,13 +459,13 @@ crmsync_connector_v1 make_descriptor(const Descriptor& d) noexcept {
 
 // Exports connector class T (derived from crmsync::sdk::Connector, constructible from
 // (crmsync::sdk::Host, const crmsync::sdk::OpenArgs&)) with the given Descriptor initializer.
-#define CRMSYNC_CONNECTOR(T, ...)                                                          \
-  extern "C" CRMSYNC_EXPORT int32_t crmsync_connector_entry_v1(                            \
-      const crmsync_host_v1* /*host*/, const crmsync_connector_v1** out) {                 \
-    static const crmsync_connector_v1 descriptor =                                         \
-        ::crmsync::sdk::internal::make_descriptor<T>(::crmsync::sdk::Descriptor __VA_ARGS__); \
-    *out = &descriptor;                                                                    \
-    return CRMSYNC_OK;                                                                     \
+#define CRMSYNC_CONNECTOR(T, ...)                                                                  \
+  extern "C" CRMSYNC_EXPORT int32_t crmsync_connector_entry_v1(const crmsync_host_v1* /*host*/,    \
+                                                               const crmsync_connector_v1** out) { \
+    static const crmsync_connector_v1 descriptor =                                                 \
+        ::crmsync::sdk::internal::make_descriptor<T>(::crmsync::sdk::Descriptor __VA_ARGS__);      \
+    *out = &descriptor;                                                                            \
+    return CRMSYNC_OK;                                                                             \
   }
 
 #endif  // CRMSYNC_CONNECTOR_HPP
