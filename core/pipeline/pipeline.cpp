@@ -163,8 +163,9 @@ class Ingest::Collector : public plugin_host::RecordSink {
     return ingest_.record_failure(batch_, std::string(external_id), std::string(reason), raw_json);
   }
 
-  Result<void> on_refetch(std::string_view /*object_id*/) override {
-    return fail(CRMSYNC_E_INTERNAL, "refetch is only valid from parse_webhook");
+  Result<void> on_refetch(std::string_view object_id) override {
+    refetch_.emplace_back(object_id);
+    return {};
   }
 
   Result<void> on_checkpoint(std::string_view next_cursor, bool more) override {
@@ -177,6 +178,7 @@ class Ingest::Collector : public plugin_host::RecordSink {
   bool checkpointed() const noexcept { return checkpointed_; }
   bool more() const noexcept { return more_; }
   std::string& cursor() noexcept { return cursor_; }
+  std::vector<std::string>& refetch() noexcept { return refetch_; }
 
  private:
   void warn(const crmsync_record_v1& record, const std::string& message) {
@@ -193,6 +195,7 @@ class Ingest::Collector : public plugin_host::RecordSink {
   Ingest& ingest_;
   store::Batch& batch_;
   std::string cursor_;
+  std::vector<std::string> refetch_;
   bool more_ = false;
   bool checkpointed_ = false;
 };
@@ -223,12 +226,42 @@ Result<void> Ingest::record_failure(store::Batch& batch, std::string where, std:
   return {};
 }
 
-Result<Ingest::Fetched> Ingest::fetch_batch(plugin_host::Instance& instance,
-                                            const std::string& cursor, store::Batch& batch) {
+void Ingest::reset(store::Batch& batch) {
+  batch.business_id = target_.business_id;
+  batch.integration_id = target_.integration_id;
+  batch.run_id = run_id_;
   batch.transactions.clear();
   batch.logs.clear();
   batch.increments = {};
+  batch.cursor.reset();
   batch.now = options_.now();
+}
+
+Result<void> Ingest::commit(const store::Batch& batch) {
+  auto committed = store_.commit_batch(batch);
+  if (!committed) return committed.error();
+  totals_.fetched += batch.increments.fetched;
+  totals_.failed += batch.increments.failed;
+  totals_.skipped += batch.increments.skipped;
+  totals_.inserted += committed->inserted;
+  totals_.duplicates += committed->duplicates;
+  return log_duplicates(batch, *committed);
+}
+
+Result<std::vector<std::string>> Ingest::ingest_call(
+    const std::function<Result<void>(plugin_host::RecordSink&)>& call) {
+  store::Batch batch;
+  reset(batch);
+  Collector collector(*this, batch);
+  if (auto called = call(collector); !called) return called.error();
+  if (auto committed = commit(batch); !committed) return committed.error();
+  if (options_.on_batch) options_.on_batch(totals_, "");
+  return std::move(collector.refetch());
+}
+
+Result<Ingest::Fetched> Ingest::fetch_batch(plugin_host::Instance& instance,
+                                            const std::string& cursor, store::Batch& batch) {
+  reset(batch);
   Collector collector(*this, batch);
   if (auto fetched = instance.fetch(cursor, collector); !fetched) return fetched.error();
   if (!collector.checkpointed()) {
@@ -244,11 +277,6 @@ Result<std::string> Ingest::run(plugin_host::Instance& instance, std::string cur
   // other on a second one, so reading and normalizing overlap the database's work. The cursor
   // still only advances with a committed batch.
   store::Batch batches[2];
-  for (store::Batch& batch : batches) {
-    batch.business_id = target_.business_id;
-    batch.integration_id = target_.integration_id;
-    batch.run_id = run_id_;
-  }
   int current = 0;
   Result<Fetched> fetched = fetch_batch(instance, cursor, batches[current]);
   for (;;) {
@@ -261,19 +289,9 @@ Result<std::string> Ingest::run(plugin_host::Instance& instance, std::string cur
         return fetch_batch(instance, from, batches[other]);
       });
     }
-    auto committed = store_.commit_batch(batch);
-    if (!committed) {
+    if (auto committed = commit(batch); !committed) {
       if (next.valid()) next.wait();  // its batch is dropped: the cursor stays before it
       return committed.error();
-    }
-    totals_.fetched += batch.increments.fetched;
-    totals_.failed += batch.increments.failed;
-    totals_.skipped += batch.increments.skipped;
-    totals_.inserted += committed->inserted;
-    totals_.duplicates += committed->duplicates;
-    if (auto logged = log_duplicates(batch, *committed); !logged) {
-      if (next.valid()) next.wait();
-      return logged.error();
     }
     if (options_.on_batch) options_.on_batch(totals_, done.cursor);
     if (!done.more) return done.cursor;

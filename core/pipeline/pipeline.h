@@ -88,6 +88,12 @@ class Ingest {
   // connector or the store stops the loop; batches committed before it stay committed.
   Result<std::string> run(plugin_host::Instance& instance, std::string cursor);
 
+  // Ingests what one connector call delivers outside the fetch loop (fetch_object,
+  // parse_webhook) as one batch, without moving the cursor. Returns the object ids the call
+  // asked to re-read (a webhook that only names its objects).
+  Result<std::vector<std::string>> ingest_call(
+      const std::function<Result<void>(plugin_host::RecordSink&)>& call);
+
   // Counters so far.
   const Totals& totals() const noexcept;
   // Failed objects so far (at most Options::kept_errors of them).
@@ -103,6 +109,11 @@ class Ingest {
     std::string cursor;
     bool more = false;
   };
+  // Clears batch for the next call.
+  void reset(store::Batch& batch);
+  // Commits batch and adds its counters to the totals.
+  Result<void> commit(const store::Batch& batch);
+
   // Runs one fetch from cursor into batch (cleared first). The only code that runs on the
   // second thread: it touches the batch, the failure counters and errors_, nothing else.
   Result<Fetched> fetch_batch(plugin_host::Instance& instance, const std::string& cursor,

@@ -289,3 +289,28 @@ TEST_CASE_TEMPLATE("CSV imports match the workload generator's expected counts",
           expected["valid"].get<int64_t>() + expected["duplicates"].get<int64_t>());
   }
 }
+
+TEST_CASE_TEMPLATE("one re-read object is ingested as a batch without moving the cursor", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  auto instance = world.open({{"batches", json::array()},
+                              {"objects", {{"7", sale("7", "+79991234567", "700")}}},
+                              {"unavailable_objects", json::array({"8"})}});
+  auto ingest = world.ingest();
+  auto fetch = [&](const std::string& id) {
+    return ingest.ingest_call(
+        [&](plugin_host::RecordSink& sink) { return instance->fetch_object(id, sink); });
+  };
+  auto first = fetch("7");
+  REQUIRE(first.ok());
+  CHECK(first->empty());
+  CHECK(ingest.totals().inserted == 1);
+  REQUIRE(fetch("7").ok());
+  CHECK(ingest.totals().duplicates == 1);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions WHERE amount_minor = 70000") == 1);
+  CHECK(world.store->get_cursor(world.integration.id).value().empty());
+  auto down = fetch("8");
+  REQUIRE_FALSE(down.ok());
+  CHECK(down.error().code == CRMSYNC_E_UNAVAILABLE);
+  CHECK(fetch("9").error().code == CRMSYNC_E_NOT_FOUND);
+}

@@ -2,9 +2,10 @@
 // exact records (every amount kind, bad values, items, medical flags) through the real ABI.
 //
 // Settings: {"batches": [{"records": [...], "skips": ["id", ...], "fails": ["id", ...]}, ...],
-//            "fail_at_batch": N}
+//            "fail_at_batch": N, "objects": {"id": record, ...}, "unavailable_objects": [...]}
 // fetch(cursor) emits batch number `cursor` (empty = 0) and checkpoints the next number; with
-// fail_at_batch it returns UNAVAILABLE instead of emitting that batch. A record is
+// fail_at_batch it returns UNAVAILABLE instead of emitting that batch. fetch_object(id) emits
+// objects[id], UNAVAILABLE for an id in unavailable_objects, NOT_FOUND for any other. A record is
 // {"external_id", "occurred_at", "amount" (string) or "amount_minor" (integer), "currency",
 // "customer_phone", "customer_ref", "description", "items": [{"name", "quantity",
 // "amount_minor"}], "medical", "locator", "raw_json"}.
@@ -33,6 +34,16 @@ class Scripted : public crmsync::sdk::Connector {
     }
     if (index < batches.size()) emit(batches[index], sink);
     sink.checkpoint(std::to_string(index + 1), index + 1 < batches.size());
+  }
+
+  void fetch_object(std::string_view object_id, crmsync::sdk::Sink& sink) override {
+    const std::string id(object_id);
+    for (const json& unavailable : settings_.value("unavailable_objects", json::array())) {
+      if (unavailable == id) throw Error(CRMSYNC_E_UNAVAILABLE, "scripted outage of object " + id);
+    }
+    const json objects = settings_.value("objects", json::object());
+    if (!objects.contains(id)) throw Error(CRMSYNC_E_NOT_FOUND, "no object " + id);
+    emit({{"records", json::array({objects.at(id)})}}, sink);
   }
 
  private:
