@@ -640,8 +640,8 @@ class SqlStore final : public Store {
   Result<int> finish_run(int64_t run_id, const std::string& owner, RunStatus status,
                          const std::string& error_type, const std::string& error_message,
                          Timestamp now) override {
-    if (status != RunStatus::success && status != RunStatus::failed) {
-      return fail(CRMSYNC_E_INVALID_INPUT, "a run finishes as success or failed");
+    if (status == RunStatus::running) {
+      return fail(CRMSYNC_E_INVALID_INPUT, "a run finishes as success, failed or abandoned");
     }
     return in_transaction([&](Connection& c) -> Result<int> {
       auto finished = c.run(
@@ -655,15 +655,20 @@ class SqlStore final : public Store {
       if (finished->empty()) return lease_lost("sync run " + std::to_string(run_id));
       const std::string integration_id = finished->text(0, 0);
       const bool ok = status == RunStatus::success;
+      // An abandoned run (stopped by shutdown) says nothing about the integration's health.
       auto integration =
-          ok ? c.run(
-                   "UPDATE crm_integrations SET last_sync_at = $2, consecutive_failures = 0 "
-                   "WHERE id = $1 RETURNING consecutive_failures, business_id",
-                   {integration_id, ms(now)})
-             : c.run(
-                   "UPDATE crm_integrations SET consecutive_failures = consecutive_failures + "
-                   "1 WHERE id = $1 RETURNING consecutive_failures, business_id",
-                   {integration_id});
+          status == RunStatus::abandoned
+              ? c.run(
+                    "SELECT consecutive_failures, business_id FROM crm_integrations WHERE id = $1",
+                    {integration_id})
+          : ok ? c.run(
+                     "UPDATE crm_integrations SET last_sync_at = $2, consecutive_failures = 0 "
+                     "WHERE id = $1 RETURNING consecutive_failures, business_id",
+                     {integration_id, ms(now)})
+               : c.run(
+                     "UPDATE crm_integrations SET consecutive_failures = consecutive_failures + "
+                     "1 WHERE id = $1 RETURNING consecutive_failures, business_id",
+                     {integration_id});
       if (!integration) return integration.error();
       if (integration->empty()) return not_found("integration " + integration_id);
       if (ok) {

@@ -329,8 +329,9 @@ class Store {
                                                    Timestamp now) = 0;
   // Extends a running run's lease; CONFLICT when owner no longer holds it.
   virtual Result<void> renew_run(int64_t run_id, const std::string& owner, Timestamp until) = 0;
-  // Ends a run (success or failed), records the cursor, updates last_sync_at and the
-  // consecutive failure count, which it returns; CONFLICT when owner no longer holds the run.
+  // Ends a run (success, failed, or abandoned when the host stopped it), records the cursor,
+  // updates last_sync_at and the consecutive failure count (abandoned leaves both), and returns
+  // the count; CONFLICT when owner no longer holds the run.
   virtual Result<int> finish_run(int64_t run_id, const std::string& owner, RunStatus status,
                                  const std::string& error_type, const std::string& error_message,
                                  Timestamp now) = 0;

@@ -439,6 +439,14 @@ TEST_CASE_TEMPLATE("sync runs: one running per integration, leases expire, finis
   CHECK(
       f.store->finish_run(second->id, "host-b", RunStatus::failed, "E", "m", kT0 + 6min).value() ==
       2);
+  // A run stopped by shutdown neither resets nor extends the failure streak.
+  auto stopped = f.store->start_run(id, RunTrigger::schedule, "host-b", 1min, kT0 + 6min).value();
+  CHECK(f.store
+            ->finish_run(stopped->id, "host-b", RunStatus::abandoned, "Cancelled", "shutdown",
+                         kT0 + 6min + 30s)
+            .value() == 2);
+  CHECK(f.store->get_run(stopped->id).value().status == RunStatus::abandoned);
+  CHECK(f.store->get_integration(id).value().last_sync_at == std::nullopt);
   auto third = f.store->start_run(id, RunTrigger::schedule, "host-b", 1min, kT0 + 7min).value();
   CHECK(f.store->finish_run(third->id, "host-b", RunStatus::success, "", "", kT0 + 8min).value() ==
         0);
