@@ -10,5 +10,6 @@ int main(int argc, char** argv) {
   crmsync::cli::register_import_csv(cli);
   crmsync::cli::register_migrate(cli);
   crmsync::cli::register_keys(cli);
+  crmsync::cli::register_parse(cli);
   return cli.run(argc, argv);
 }

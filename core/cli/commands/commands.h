@@ -25,6 +25,9 @@ void register_migrate(Cli& cli);
 // `crmsync keys rotate`: re-seals stored credentials under a new master key.
 void register_keys(Cli& cli);
 
+// `crmsync parse --connector ID --kind response|webhook FILE`: a connector's mapping, offline.
+void register_parse(Cli& cli);
+
 }  // namespace crmsync::cli
 
 #endif  // CRMSYNC_CORE_CLI_COMMANDS_COMMANDS_H
