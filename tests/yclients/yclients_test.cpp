@@ -494,6 +494,34 @@ TEST_CASE("sim: a first sync pages through every record, a second reads only cha
   CHECK(incremental.find("&changed_after=" + expected_after) != std::string::npos);
 }
 
+TEST_CASE("sim: a repeated page fails the batch; an empty page does not move the cursor") {
+  SimProcess sim({"--companies", "1", "--records", "120"});
+  SimHostServices services;
+  Loaded loaded;
+  auto instance = loaded.open(services, sim_settings(sim));
+  Collected first;
+  REQUIRE(instance->fetch("", first).ok());
+  REQUIRE(first.more);
+
+  sim.admin("POST", "faults",
+            {{"provider", "yclients"}, {"endpoint", "records"}, {"kind", "repeat_page"}});
+  Collected repeated;
+  auto refused = instance->fetch(first.cursor, repeated);
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().code == CRMSYNC_E_UNAVAILABLE);
+  CHECK(refused.error().message.find("answered page 1 when asked for page 2") != std::string::npos);
+  CHECK(repeated.checkpoints == 0);
+
+  sim.admin("POST", "faults",
+            {{"provider", "yclients"}, {"endpoint", "records"}, {"kind", "empty_page"}});
+  Collected empty;
+  REQUIRE(instance->fetch(first.cursor, empty).ok());
+  CHECK(!empty.more);
+  CHECK(empty.objects() == 0);
+  CHECK(empty.cursor == "{}");
+  CHECK(services.logged("YCLIENTS sent an empty page 2 of 120 records"));
+}
+
 TEST_CASE("sim: the connector declares the provider's rate limits and a sync keeps to them") {
   Loaded loaded;
   const auto declared = loaded.host.find("yclients")->rate_limits();
