@@ -324,6 +324,28 @@ TEST_CASE_TEMPLATE("a failed batch stores nothing and does not move the cursor",
   }
 }
 
+TEST_CASE_TEMPLATE("a batch larger than one insert statement keeps outcomes and events per row", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Fixture<B> f;
+  REQUIRE(f.store->commit_batch(batch_of({sale("YCLIENTS-5", 1)})));
+  // 12,001 rows reach the driver in three chunks: YCLIENTS-0..5999, then 0..6000 again, so the
+  // repeats cross chunks; YCLIENTS-5 was stored by the earlier batch.
+  std::vector<NormalizedTransaction> rows;
+  for (int i = 0; i < 12001; ++i) {
+    rows.push_back(sale("YCLIENTS-" + std::to_string(i < 6000 ? i : i - 6000), 100 + i));
+  }
+  const auto result = f.store->commit_batch(batch_of(std::move(rows))).value();
+  CHECK(result.inserted == 6000);
+  CHECK(result.duplicates == 6001);
+  CHECK(result.outcomes[0] == Outcome::inserted);
+  CHECK(result.outcomes[5] == Outcome::duplicate);
+  CHECK(result.outcomes[5999] == Outcome::inserted);
+  CHECK(result.outcomes[6000] == Outcome::duplicate);
+  CHECK(result.outcomes[11999] == Outcome::duplicate);
+  CHECK(result.outcomes[12000] == Outcome::inserted);
+  CHECK(count(*f.store, "host-a") == 6001);  // one transaction.created event per stored sale
+}
+
 TEST_CASE_TEMPLATE("an empty batch can advance the cursor alone", B, CRMSYNC_TEST_BACKENDS) {
   Fixture<B> f;
   CHECK(f.store->get_cursor("mindal-yclients").value().empty());
