@@ -65,7 +65,9 @@ constexpr const char* kConfigSchema = R"json({
 // YCLIENTS: "200 запросов в минуту, или 5 запросов в секунду на один IP-адрес".
 constexpr crmsync_rate_limit_v1 kRateLimits[] = {{5, 1000}, {200, 60000}};
 
+// The API version every request asks for (YCLIENTS answers 2.0 envelopes to it).
 constexpr std::string_view kAccept = "application/vnd.yclients.v2+json";
+// The test-connection message for refused credentials (spec 8.3.2).
 constexpr std::string_view kInvalidCredentials = "❌ Invalid API token or Company ID";
 
 // The non-secret settings of one integration.
@@ -79,6 +81,7 @@ struct Config {
   bool write_back_bonus = false;
 };
 
+// Throws the ABI error `code` with an operator-facing message.
 [[noreturn]] void throw_error(int32_t code, const std::string& message) {
   throw sdk::Error(code, message);
 }
@@ -124,6 +127,7 @@ struct Cursor {
   int64_t page = 1;
   int64_t seen_up_to = 0;
 
+  // Reads a cursor this connector wrote; anything else is INVALID_INPUT.
   static Cursor parse(std::string_view text) {
     Cursor cursor;
     if (text.empty()) return cursor;
@@ -150,6 +154,7 @@ struct Cursor {
     return cursor;
   }
 
+  // The cursor as checkpointed.
   std::string text() const {
     Json json = Json::object();
     if (since > 0) json["since"] = internal::utc_text(since);
@@ -236,11 +241,13 @@ bool is_json_type(std::string_view type) {
          lower.ends_with("+json");
 }
 
+// One YCLIENTS integration (one company).
 class YclientsConnector : public sdk::Connector {
  public:
   YclientsConnector(sdk::Host host, const sdk::OpenArgs& args)
       : sdk::Connector(host), config_(parse_config(args.config_json)) {}
 
+  // GET /company/{id} with the partner token: the company's title, or why not.
   std::string health_check() override {
     sdk::HttpResponse response;
     try {
@@ -274,6 +281,7 @@ class YclientsConnector : public sdk::Connector {
     return "✅ Connected to YCLIENTS - " + (title.is_string() ? title.get<std::string>() : "?");
   }
 
+  // One records page of the current pass (see the cursor in the file comment).
   void fetch(std::string_view cursor_text, sdk::Sink& sink) override {
     const Cursor cursor = Cursor::parse(cursor_text);
     std::string path = "/api/v1/records/" + config_.company_id +
@@ -324,6 +332,7 @@ class YclientsConnector : public sdk::Connector {
     sink.checkpoint(next.text(), more);
   }
 
+  // GET /record/{company}/{id}; a record that is gone is skipped.
   void fetch_object(std::string_view id, sdk::Sink& sink) override {
     if (id.empty() || id.find_first_not_of("0123456789") != std::string_view::npos) {
       throw_error(CRMSYNC_E_INVALID_INPUT, "Not a YCLIENTS record id: " + std::string(id));
@@ -382,6 +391,8 @@ class YclientsConnector : public sdk::Connector {
     for (const Json& record : *records) deliver(map_record(record, config_.currency), record, sink);
   }
 
+  // Adds url to the company's hooks settings (records on), or removes the URL registered before
+  // when url is empty; the registered URL is kept in the durable state key "webhook_url".
   void configure_webhook(std::string_view url) override {
     const std::string path = "/api/v1/hooks_settings/" + config_.company_id;
     Json settings = envelope_data(send_ok("GET", path, {}, "hooks settings").body,
@@ -464,8 +475,10 @@ class YclientsConnector : public sdk::Connector {
   }
 
  private:
+  // Which tokens a request carries: partner only (company, auth) or partner and user.
   enum class Auth { partner, user };
 
+  // How a failure to get any answer reads in the test-connection message.
   static std::string code_text(int32_t code) {
     switch (code) {
       case CRMSYNC_E_TIMEOUT:
@@ -477,8 +490,10 @@ class YclientsConnector : public sdk::Connector {
     }
   }
 
+  // A secret setting of the integration, if set.
   std::optional<std::string> secret(std::string_view name) const { return host().secret(name); }
 
+  // The partner token, which every request needs.
   std::string partner_token() const {
     auto token = secret("partner_token");
     if (!token) throw_error(CRMSYNC_E_INVALID_CONFIG, "YCLIENTS setting partner_token is required");
@@ -602,7 +617,7 @@ class YclientsConnector : public sdk::Connector {
     }
   }
 
-  Config config_;
+  Config config_;  // immutable after open, so parse_webhook may run concurrently
 };
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 namespace crmsync::yclients {
 
+// The JSON document type of the connector.
 using Json = nlohmann::json;
 
 // A record that is a sale.
