@@ -11,11 +11,10 @@ Cli::Cli() : app_("crmsync: CRM integrations of the loyalty platform", "crmsync"
   app_.require_subcommand(1);
   // Global options may also follow the command name: `crmsync plugins --config x.yaml`.
   app_.fallthrough();
-  config_option_ =
-      app_.add_option("--config", config_path_,
-                      "YAML configuration file; without one, SQLite at ./crmsync.db")
-      ->envname("CRMSYNC_CONFIG")
-      ->capture_default_str();
+  config_option_ = app_.add_option("--config", config_path_,
+                                   "YAML configuration file; without one, SQLite at ./crmsync.db")
+                       ->envname("CRMSYNC_CONFIG")
+                       ->capture_default_str();
 }
 
 CLI::App* Cli::add_command(const std::string& name, const std::string& description,

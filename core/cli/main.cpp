@@ -11,5 +11,8 @@ int main(int argc, char** argv) {
   crmsync::cli::register_migrate(cli);
   crmsync::cli::register_keys(cli);
   crmsync::cli::register_parse(cli);
+  crmsync::cli::register_sync(cli);
+  crmsync::cli::register_serve(cli);
+  crmsync::cli::register_demo(cli);
   return cli.run(argc, argv);
 }

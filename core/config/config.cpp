@@ -265,12 +265,14 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
     read_string(n, "server", "public_url", c.server.public_url);
   }
   if (const YAML::Node n = root["scheduler"]) {
-    check_mapping(n, "scheduler", {"interval", "workers"});
+    check_mapping(n, "scheduler", {"interval", "workers", "run_lease"});
     constexpr uint64_t kMax = std::numeric_limits<uint32_t>::max();
     c.scheduler.interval_seconds = static_cast<uint32_t>(
         read_uint(n, "scheduler", "interval", c.scheduler.interval_seconds, 1, kMax));
     c.scheduler.workers =
         static_cast<uint32_t>(read_uint(n, "scheduler", "workers", c.scheduler.workers, 1, 1024));
+    c.scheduler.run_lease_seconds = static_cast<uint32_t>(
+        read_uint(n, "scheduler", "run_lease", c.scheduler.run_lease_seconds, 1, 86400));
   }
   if (const YAML::Node n = root["secrets"]) {
     check_mapping(n, "secrets", {"master_key_file", "master_key_env"});

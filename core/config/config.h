@@ -40,6 +40,9 @@ struct ServerConfig {
 struct SchedulerConfig {
   uint32_t interval_seconds = 300;  // key `interval`
   uint32_t workers = 4;
+  // Key `run_lease`: how long a run's claim lasts without renewal (it is renewed after every
+  // batch); a host that dies mid-run blocks the integration at most this long.
+  uint32_t run_lease_seconds = 300;
 };
 
 // Where the master key that seals stored credentials comes from.

@@ -136,6 +136,20 @@ Result<MasterKey> parse_master_key(std::string_view text) {
   return key;
 }
 
+Result<MasterKey> generate_master_key() {
+  MasterKey key;
+  if (RAND_bytes(key.bytes.data(), static_cast<int>(key.bytes.size())) != 1) {
+    return fail(CRMSYNC_E_UNAVAILABLE, "no random bytes for a master key");
+  }
+  key.id = internal::key_id(key.bytes);
+  return key;
+}
+
+std::string master_key_text(const MasterKey& key) {
+  return to_hex(
+      std::string_view(reinterpret_cast<const char*>(key.bytes.data()), key.bytes.size()));
+}
+
 Result<MasterKey> load_master_key_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(CRMSYNC_E_INVALID_CONFIG, "master key file " + path + " cannot be read");

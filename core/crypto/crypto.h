@@ -44,6 +44,10 @@ struct MasterKey {
 // ignored. Anything else is INVALID_CONFIG with a message that never echoes the text.
 Result<MasterKey> parse_master_key(std::string_view text);
 
+// A fresh random master key (OpenSSL's CSPRNG), and its text form for a key file (64 hex digits).
+Result<MasterKey> generate_master_key();
+std::string master_key_text(const MasterKey& key);
+
 // Reads a master key from a file holding it as parse_master_key accepts.
 Result<MasterKey> load_master_key_file(const std::string& path);
 

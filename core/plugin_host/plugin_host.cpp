@@ -101,6 +101,17 @@ Connector::Connector(std::filesystem::path path, std::shared_ptr<internal::Libra
 
 Connector::~Connector() = default;
 
+const std::vector<std::string>& Connector::secret_fields() const noexcept {
+  return schema_->secret_fields();
+}
+
+Result<void> Connector::validate_settings(std::string_view settings_json) const {
+  nlohmann::json settings = nlohmann::json::parse(settings_json, nullptr, false);
+  if (settings.is_discarded()) return fail(CRMSYNC_E_INVALID_CONFIG, "config: not valid JSON");
+  if (!settings.is_object()) return fail(CRMSYNC_E_INVALID_CONFIG, "config: expected a JSON object");
+  return schema_->validate(settings);
+}
+
 PluginHost::PluginHost() = default;
 PluginHost::~PluginHost() = default;
 
@@ -220,12 +231,10 @@ Result<std::unique_ptr<Instance>> PluginHost::open_instance(
   auto refuse = [&](const std::string& reason) {
     return fail(CRMSYNC_E_INVALID_CONFIG, connector->path().string() + ": " + reason);
   };
-  nlohmann::json settings = nlohmann::json::parse(settings_json, nullptr, false);
-  if (settings.is_discarded()) return refuse("config: not valid JSON");
-  if (!settings.is_object()) return refuse("config: expected a JSON object");
-  if (Result<void> valid = connector->schema_->validate(settings); !valid) {
+  if (Result<void> valid = connector->validate_settings(settings_json); !valid) {
     return refuse(valid.error().message);
   }
+  nlohmann::json settings = nlohmann::json::parse(settings_json);
 
   auto context = std::make_unique<internal::Context>();
   context->services = &services;

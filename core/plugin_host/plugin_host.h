@@ -46,6 +46,11 @@ class Connector {
   // The connector's descriptor, copied into a zeroed struct of this host's size.
   const crmsync_connector_v1& descriptor() const noexcept { return descriptor_; }
   std::string_view id() const noexcept { return descriptor_.id; }
+  // Names of the top-level settings its schema marks "x-secret": stored sealed, never shown.
+  const std::vector<std::string>& secret_fields() const noexcept;
+  // Checks settings (a JSON object, secrets included) against the schema; the error reads
+  // "config: field `company_id` is required".
+  Result<void> validate_settings(std::string_view settings_json) const;
   // The provider's request limits the connector declares (empty before ABI 1.1 or when none);
   // valid while the connector (or an instance of it) lives.
   std::span<const crmsync_rate_limit_v1> rate_limits() const noexcept {

@@ -30,6 +30,7 @@ server:
 scheduler:
   interval: 120
   workers: 8
+  run_lease: 90
 secrets:
   master_key_file: keys/master.key
   master_key_env: CRMSYNC_MASTER_KEY
@@ -87,6 +88,7 @@ TEST_CASE("a complete config parses into the structs") {
   CHECK(c.server.public_url == "https://api.svoykrug.ru");
   CHECK(c.scheduler.interval_seconds == 120);
   CHECK(c.scheduler.workers == 8);
+  CHECK(c.scheduler.run_lease_seconds == 90);
   CHECK(c.secrets.master_key_file == "/etc/crmsync/keys/master.key");
   CHECK(c.secrets.master_key_env == "CRMSYNC_MASTER_KEY");
   CHECK(c.alerts.to.size() == 2);

@@ -141,3 +141,15 @@ TEST_CASE("open picks the sealing key among several (rotation)") {
   CHECK(crypto::open(keys, crypto::seal(old_key, "old").value()).value() == "old");
   CHECK(crypto::open(keys, crypto::seal(new_key, "new").value()).value() == "new");
 }
+
+TEST_CASE("generated master keys are random, and their text form reads back as the same key") {
+  const crypto::MasterKey a = crypto::generate_master_key().value();
+  const crypto::MasterKey b = crypto::generate_master_key().value();
+  CHECK(a.bytes != b.bytes);
+  CHECK(a.id != b.id);
+  const std::string text = crypto::master_key_text(a);
+  CHECK(text.size() == 64);
+  const crypto::MasterKey parsed = crypto::parse_master_key(text).value();
+  CHECK(parsed.bytes == a.bytes);
+  CHECK(parsed.id == a.id);
+}

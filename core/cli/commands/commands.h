@@ -28,6 +28,15 @@ void register_keys(Cli& cli);
 // `crmsync parse --connector ID --kind response|webhook FILE`: a connector's mapping, offline.
 void register_parse(Cli& cli);
 
+// `crmsync sync --integration ID`: one sync of an integration now.
+void register_sync(Cli& cli);
+
+// `crmsync serve`: the scheduler, until SIGTERM or SIGINT.
+void register_serve(Cli& cli);
+
+// `crmsync demo`: simulated CRMs synced for a while, and a table of the result.
+void register_demo(Cli& cli);
+
 }  // namespace crmsync::cli
 
 #endif  // CRMSYNC_CORE_CLI_COMMANDS_COMMANDS_H

@@ -1,0 +1,423 @@
+// The sync engine (see engine.h).
+#include "sync/engine.h"
+
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace crmsync::sync {
+namespace {
+
+store::Timestamp system_now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+// The connector's declared limits as the HTTP client takes them.
+std::vector<http::RateLimit> rate_limits(const plugin_host::Connector& connector) {
+  std::vector<http::RateLimit> out;
+  for (const crmsync_rate_limit_v1& limit : connector.rate_limits()) {
+    out.push_back({limit.requests, std::chrono::milliseconds(limit.per_ms)});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string error_type(int32_t code) {
+  switch (code) {
+    case CRMSYNC_E_UNAVAILABLE:
+      return "ConnectionError";
+    case CRMSYNC_E_TIMEOUT:
+      return "TimeoutError";
+    case CRMSYNC_E_RATE_LIMITED:
+      return "RateLimitError";
+    case CRMSYNC_E_UNAUTHENTICATED:
+      return "AuthenticationError";
+    case CRMSYNC_E_PERMISSION_DENIED:
+      return "PermissionError";
+    case CRMSYNC_E_INVALID_CONFIG:
+      return "ConfigurationError";
+    case CRMSYNC_E_INVALID_INPUT:
+      return "ParseError";
+    case CRMSYNC_E_CANCELLED:
+      return "Cancelled";
+    default:
+      return code_name(code);
+  }
+}
+
+std::string synced_message(int64_t inserted) {
+  const int64_t n = inserted % 100;
+  const char* noun = "транзакций";
+  if (n < 11 || n > 14) {
+    if (n % 10 == 1) noun = "транзакция";
+    if (n % 10 >= 2 && n % 10 <= 4) noun = "транзакции";
+  }
+  return "✅ Синхронизировано " + std::to_string(inserted) + " " + noun;
+}
+
+Engine::Engine(store::Store& store, const plugin_host::PluginHost& host,
+               StoreHostServices& services, EngineOptions options)
+    : store_(store), host_(host), services_(services), options_(std::move(options)) {
+  if (!options_.now) options_.now = system_now;
+}
+
+Result<std::unique_ptr<plugin_host::Instance>> Engine::open_instance(
+    const store::Integration& integration, const store::Business& business) {
+  const plugin_host::Connector* connector = host_.find(integration.crm_type);
+  if (connector == nullptr) {
+    return fail(CRMSYNC_E_INVALID_CONFIG, "integration " + integration.id + ": connector `" +
+                                              integration.crm_type + "` is not loaded");
+  }
+  nlohmann::json settings = nlohmann::json::parse(integration.settings_json, nullptr, false);
+  if (!settings.is_object()) {
+    return fail(CRMSYNC_E_INVALID_CONFIG,
+                "integration " + integration.id + ": stored settings are not a JSON object");
+  }
+  IntegrationProfile profile{
+      .business_id = business.id, .rate_limits = rate_limits(*connector), .secrets = {}};
+  if (!integration.credentials.blob.empty()) {
+    auto opened = crypto::open(options_.master_keys, integration.credentials);
+    if (!opened) {
+      return fail(opened.error().code,
+                  "integration " + integration.id + ": credentials: " + opened.error().message);
+    }
+    nlohmann::json secrets = nlohmann::json::parse(*opened, nullptr, false);
+    if (!secrets.is_object()) {
+      return fail(CRMSYNC_E_INVALID_CONFIG,
+                  "integration " + integration.id + ": credentials are not a JSON object");
+    }
+    for (auto& [name, value] : secrets.items()) {
+      profile.secrets.push_back(value.is_string() ? value.get<std::string>() : value.dump());
+      settings[name] = value;
+    }
+  }
+  services_.prepare(integration.id, std::move(profile));
+  return host_.open_instance(integration.crm_type, integration.id, settings.dump(),
+                             business.timezone, business.currency, services_);
+}
+
+Result<std::string> Engine::test_connection(const std::string& integration_id) {
+  auto integration = store_.get_integration(integration_id);
+  if (!integration) return integration.error();
+  auto business = store_.get_business(integration->business_id);
+  if (!business) return business.error();
+  auto instance = open_instance(*integration, *business);
+  if (!instance) return instance.error();
+  return (*instance)->health_check();
+}
+
+Result<Engine::Claim> Engine::claim(const std::string& integration_id, store::RunTrigger trigger) {
+  auto integration = store_.get_integration(integration_id);
+  if (!integration) return integration.error();
+  if (!integration->active) {
+    return fail(CRMSYNC_E_INVALID_CONFIG, "integration " + integration_id + " is disabled");
+  }
+  auto business = store_.get_business(integration->business_id);
+  if (!business) return business.error();
+  auto started =
+      store_.start_run(integration_id, trigger, options_.owner, options_.run_lease, now());
+  if (!started) return started.error();
+  if (!*started) {
+    return fail(CRMSYNC_E_CONFLICT, "integration " + integration_id + " is already syncing");
+  }
+  return Claim{.run_id = (*started)->id,
+               .trigger = trigger,
+               .integration = std::move(*integration),
+               .business = std::move(*business)};
+}
+
+Result<RunReport> Engine::sync(const std::string& integration_id, store::RunTrigger trigger) {
+  auto claimed = claim(integration_id, trigger);
+  if (!claimed) return claimed.error();
+  return execute(*claimed);
+}
+
+Result<RunReport> Engine::execute(const Claim& claim) {
+  const std::string& integration_id = claim.integration.id;
+  RunReport report;
+  report.run_id = claim.run_id;
+  report.integration_id = integration_id;
+  report.business_id = claim.business.id;
+  report.crm_type = claim.integration.crm_type;
+  report.trigger = claim.trigger;
+  const auto begun = std::chrono::steady_clock::now();
+
+  Result<std::string> ran = [&]() -> Result<std::string> {
+    auto target = pipeline::make_target(claim.business, claim.integration);
+    if (!target) return target.error();
+    auto instance = open_instance(claim.integration, claim.business);
+    if (!instance) return instance.error();
+    auto cursor = store_.get_cursor(integration_id);
+    if (!cursor) return cursor.error();
+    pipeline::Options ingest_options;
+    ingest_options.now = options_.now;
+    Error lease_lost{CRMSYNC_OK, ""};
+    // A long run keeps its claim by renewing the lease after every committed batch; a lost lease
+    // means another host took over (this one stalled), so this run stops at once.
+    ingest_options.on_batch = [&](const pipeline::Totals&, std::string_view) {
+      if (lease_lost.code != CRMSYNC_OK) return;
+      auto renewed = store_.renew_run(report.run_id, options_.owner, now() + options_.run_lease);
+      if (!renewed) {
+        lease_lost = renewed.error();
+        services_.cancel(integration_id);
+      }
+    };
+    pipeline::Ingest ingest(store_, std::move(*target), report.run_id, std::move(ingest_options));
+    auto result = ingest.run(**instance, std::move(*cursor));
+    report.totals = ingest.totals();
+    if (lease_lost.code != CRMSYNC_OK) {
+      services_.resume(integration_id);
+      return fail(CRMSYNC_E_CONFLICT, "lost the run's lease: " + lease_lost.message);
+    }
+    return result;
+  }();
+  report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - begun);
+  if (ran) {
+    report.status = store::RunStatus::success;
+    report.message = synced_message(report.totals.inserted);
+  } else if (ran.error().code == CRMSYNC_E_CANCELLED) {
+    // Stopped by the host (shutdown): what was committed stays, the next run resumes from it.
+    report.status = store::RunStatus::abandoned;
+    report.error = ran.error();
+    report.error_type = error_type(ran.error().code);
+    report.message =
+        "⏹ Синхронизация остановлена: " + ran.error().message;
+  } else {
+    report.status = store::RunStatus::failed;
+    report.error = ran.error();
+    report.error_type = error_type(ran.error().code);
+    report.message = "❌ " + ran.error().message;
+  }
+  return finish(std::move(report), ran ? "" : ran.error().message);
+}
+
+Result<RunReport> Engine::finish(RunReport report, const std::string& error_message) {
+  const bool ok = report.status == store::RunStatus::success;
+  store::LogEntry line;
+  line.business_id = report.business_id;
+  line.integration_id = report.integration_id;
+  line.run_id = report.run_id;
+  line.type = ok                                             ? store::LogType::success
+              : report.status == store::RunStatus::abandoned ? store::LogType::warning
+                                                             : store::LogType::error;
+  line.error_type = report.error_type;
+  const pipeline::Totals& t = report.totals;
+  line.message = report.message + " (fetched " + std::to_string(t.fetched) + ", new " +
+                 std::to_string(t.inserted) + ", duplicates " + std::to_string(t.duplicates) +
+                 ", failed " + std::to_string(t.failed) + ", not sales " +
+                 std::to_string(t.skipped) + ")";
+  if (!ok)
+    line.context = "run " + std::to_string(report.run_id) + " after " +
+                   std::to_string(report.duration.count()) + " ms";
+  line.created_at = now();
+  auto finished = store_.finish_run(report.run_id, options_.owner, report.status, report.error_type,
+                                    error_message, now());
+  if (!finished) return finished.error();
+  report.consecutive_failures = *finished;
+  if (auto logged = store_.append_logs({&line, 1}); !logged) return logged.error();
+  if (options_.on_run_finished) options_.on_run_finished(report);
+  return report;
+}
+
+// One object re-read into the store for an integration; no run, no cursor.
+Result<pipeline::Totals> Engine::ingest_object(const store::Integration& integration,
+                                               const store::Business& business,
+                                               plugin_host::Instance& instance,
+                                               const std::string& object_id) {
+  auto target = pipeline::make_target(business, integration);
+  if (!target) return target.error();
+  pipeline::Options ingest_options;
+  ingest_options.now = options_.now;
+  pipeline::Ingest ingest(store_, std::move(*target), std::nullopt, std::move(ingest_options));
+  auto done = ingest.ingest_call(
+      [&](plugin_host::RecordSink& sink) { return instance.fetch_object(object_id, sink); });
+  if (!done) return done.error();
+  return ingest.totals();
+}
+
+void Engine::log(const store::Integration& integration, store::LogType type,
+                 const std::string& error_type, const std::string& message,
+                 const std::string& raw_json) {
+  store::LogEntry line;
+  line.business_id = integration.business_id;
+  line.integration_id = integration.id;
+  line.type = type;
+  line.error_type = error_type;
+  line.message = message;
+  line.raw_json = raw_json;
+  line.created_at = now();
+  if (auto logged = store_.append_logs({&line, 1}); !logged) {
+    services_.log(integration.id, CRMSYNC_LOG_ERROR,
+                  "cannot write the integration log: " + logged.error().message);
+  }
+}
+
+Result<pipeline::Totals> Engine::refetch(const std::string& integration_id,
+                                         const std::string& object_id) {
+  auto integration = store_.get_integration(integration_id);
+  if (!integration) return integration.error();
+  auto business = store_.get_business(integration->business_id);
+  if (!business) return business.error();
+  auto instance = open_instance(*integration, *business);
+  Result<pipeline::Totals> done =
+      instance ? ingest_object(*integration, *business, **instance, object_id)
+               : Result<pipeline::Totals>(instance.error());
+  if (done || !CRMSYNC_IS_RETRYABLE(done.error().code)) {
+    if (!done) {
+      log(*integration, store::LogType::error, error_type(done.error().code),
+          "Object " + object_id + " could not be read: " + done.error().message,
+          nlohmann::json{{"object_id", object_id}}.dump());
+    }
+    return done;
+  }
+  // A transient failure: the object waits in the retry queue (2, 4, 8 minutes).
+  store::RetryItem item;
+  item.integration_id = integration_id;
+  item.external_id = object_id;
+  item.payload_json = nlohmann::json{{"object_id", object_id}}.dump();
+  item.next_attempt_at = now() + options_.retry_policy.backoff;
+  item.last_error = done.error().message;
+  auto queued = store_.enqueue_retry(item);
+  if (!queued) return queued.error();
+  log(*integration, store::LogType::warning, error_type(done.error().code),
+      "Object " + object_id + " will be retried: " + done.error().message, item.payload_json);
+  return done;
+}
+
+Result<int> Engine::process_retries(int limit) {
+  auto items = store_.claim_retries(options_.owner, limit, options_.retry_policy, now());
+  if (!items) return items.error();
+  int handled = 0;
+  for (const store::RetryItem& item : *items) {
+    const nlohmann::json payload = nlohmann::json::parse(item.payload_json, nullptr, false);
+    const std::string object_id = payload.is_object() ? payload.value("object_id", "") : "";
+    auto integration = store_.get_integration(item.integration_id);
+    if (!integration) return integration.error();
+    auto business = store_.get_business(integration->business_id);
+    if (!business) return business.error();
+    Result<pipeline::Totals> done = fail(CRMSYNC_E_INVALID_INPUT, "retry item without object_id");
+    if (!object_id.empty()) {
+      auto instance = open_instance(*integration, *business);
+      done = instance ? ingest_object(*integration, *business, **instance, object_id)
+                      : Result<pipeline::Totals>(instance.error());
+    }
+    ++handled;
+    if (done) {
+      if (auto completed =
+              store_.complete_item(store::Queue::retry, item.id, options_.owner, now());
+          !completed) {
+        return completed.error();
+      }
+      log(*integration, store::LogType::success, "",
+          "Object " + item.external_id + " synced on retry " + std::to_string(item.attempts + 1),
+          item.payload_json);
+      continue;
+    }
+    auto status = store_.fail_item(store::Queue::retry, item.id, options_.owner,
+                                   done.error().message, options_.retry_policy, now());
+    if (!status) return status.error();
+    if (*status != store::ItemStatus::permanently_failed) continue;
+    log(*integration, store::LogType::error, "permanently_failed",
+        "Object " + item.external_id + " permanently_failed after " +
+            std::to_string(options_.retry_policy.max_attempts) +
+            " retries: " + done.error().message,
+        item.payload_json);
+    if (options_.on_item_failed) options_.on_item_failed(item, done.error().message);
+  }
+  return handled;
+}
+
+Result<std::pair<std::string, crypto::Sealed>> seal_settings(
+    const plugin_host::Connector& connector, const std::string& settings_json,
+    const crypto::MasterKey* key) {
+  if (auto valid = connector.validate_settings(settings_json); !valid) return valid.error();
+  nlohmann::json settings = nlohmann::json::parse(settings_json);
+  nlohmann::json secrets = nlohmann::json::object();
+  for (const std::string& name : connector.secret_fields()) {
+    auto it = settings.find(name);
+    if (it == settings.end()) continue;
+    secrets[name] = std::move(*it);
+    settings.erase(it);
+  }
+  crypto::Sealed sealed;
+  if (!secrets.empty()) {
+    if (key == nullptr) {
+      return fail(CRMSYNC_E_INVALID_CONFIG,
+                  "secret settings need a master key: set secrets.master_key_file or "
+                  "secrets.master_key_env (64 hex digits or base64 of 32 bytes)");
+    }
+    auto done = crypto::seal(*key, secrets.dump());
+    if (!done) return done.error();
+    sealed = std::move(*done);
+  }
+  return std::make_pair(settings.dump(), std::move(sealed));
+}
+
+Result<int> register_config_integrations(store::Store& store, const plugin_host::PluginHost& host,
+                                         const config::Config& config,
+                                         std::span<const crypto::MasterKey> keys,
+                                         store::Timestamp now) {
+  int changed = 0;
+  for (const config::BusinessConfig& business : config.businesses) {
+    for (const config::IntegrationConfig& entry : business.integrations) {
+      const std::string where = "businesses." + business.id + ".integrations." + entry.id;
+      const plugin_host::Connector* connector = host.find(entry.connector);
+      if (connector == nullptr) {
+        return fail(CRMSYNC_E_INVALID_CONFIG, where + ": connector `" + entry.connector +
+                                                  "` is not loaded (is it in "
+                                                  "plugins.enabled?)");
+      }
+      auto split =
+          seal_settings(*connector, entry.settings_json, keys.empty() ? nullptr : &keys[0]);
+      if (!split) return fail(split.error().code, where + ": " + split.error().message);
+      auto existing = store.get_integration(entry.id);
+      if (!existing && existing.error().code != CRMSYNC_E_NOT_FOUND) return existing.error();
+      if (existing) {
+        if (existing->business_id != business.id) {
+          return fail(CRMSYNC_E_INVALID_CONFIG,
+                      where + ": the id already belongs to business " + existing->business_id);
+        }
+        // Unchanged settings keep their sealed blob (a fresh seal differs every time).
+        auto stored_secrets = existing->credentials.blob.empty()
+                                  ? Result<std::string>(std::string("{}"))
+                                  : crypto::open(keys, existing->credentials);
+        auto wanted_secrets = split->second.blob.empty() ? Result<std::string>(std::string("{}"))
+                                                         : crypto::open(keys, split->second);
+        const bool same = existing->crm_type == entry.connector &&
+                          nlohmann::json::parse(existing->settings_json, nullptr, false) ==
+                              nlohmann::json::parse(split->first) &&
+                          stored_secrets && wanted_secrets && *stored_secrets == *wanted_secrets;
+        if (!same) {
+          existing->crm_type = entry.connector;
+          existing->settings_json = split->first;
+          existing->credentials = split->second;
+          if (auto updated = store.update_integration(*existing, now); !updated) {
+            return updated.error();
+          }
+          ++changed;
+        }
+        if (existing->active != entry.active) {
+          if (auto set = store.set_integration_active(entry.id, entry.active, now); !set) {
+            return set.error();
+          }
+          ++changed;
+        }
+        continue;
+      }
+      store::Integration integration;
+      integration.id = entry.id;
+      integration.business_id = business.id;
+      integration.crm_type = entry.connector;
+      integration.settings_json = split->first;
+      integration.credentials = split->second;
+      integration.active = entry.active;
+      integration.created_at = integration.updated_at = now;
+      if (auto created = store.create_integration(integration); !created) return created.error();
+      ++changed;
+    }
+  }
+  return changed;
+}
+
+}  // namespace crmsync::sync

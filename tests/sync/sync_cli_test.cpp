@@ -1,0 +1,196 @@
+// `crmsync sync` and `crmsync serve` as a user runs them: the real binary with a config file,
+// against crmsim, on the embedded SQLite store; including a process killed in the middle of a sync.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "sim_process.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using crmsync::sim::testing::SimProcess;
+using crmsync::test::Run;
+using crmsync::test::TempDir;
+
+constexpr const char* kKey = "CRMSYNC_TEST_MASTER_KEY";
+
+// A working directory with crmsync.yaml for one YCLIENTS integration of Миндаль.
+struct Setup {
+  TempDir dir;
+  explicit Setup(const SimProcess& sim, int page_size = 50, int interval = 300) {
+    setenv(kKey, std::string(64, 'b').c_str(), 1);
+    std::ofstream(dir / "crmsync.yaml")
+        << "storage: {backend: sqlite, path: crmsync.db}\n"
+        << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
+        << "  enabled: [yclients]\n"
+        << "secrets: {master_key_env: " << kKey << "}\n"
+        << "scheduler: {interval: " << interval << ", workers: 2, run_lease: 2}\n"
+        << "businesses:\n"
+        << "  - id: mindal\n    name: Миндаль\n"
+        << "    integrations:\n"
+        << "      - id: mindal-yclients\n"
+        << "        connector: yclients\n"
+        << "        settings:\n"
+        << "          company_id: 4564\n"
+        << "          partner_token: partner-secret\n"
+        << "          user_token: user-secret\n"
+        << "          base_url: " << sim.url("/yclients") << "\n"
+        << "          page_size: " << page_size << "\n";
+  }
+  Run crmsync(std::vector<std::string> args) {
+    args.insert(args.begin(), CRMSYNC_BINARY);
+    return crmsync::test::run_process(args, dir.path());
+  }
+  // Starts crmsync in the background; returns its pid.
+  pid_t spawn(std::vector<std::string> args) {
+    args.insert(args.begin(), CRMSYNC_BINARY);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addchdir_np(&actions, dir.path().c_str());
+    const std::string log = (dir / "serve.log").string();
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = 0;
+    REQUIRE(posix_spawn(&pid, CRMSYNC_BINARY, &actions, nullptr, argv.data(), environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+    return pid;
+  }
+  int64_t scalar(const std::string& sql) {
+    sqlite3* db = nullptr;
+    sqlite3_stmt* stmt = nullptr;
+    int64_t value = -1;
+    if (sqlite3_open_v2((dir / "crmsync.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+            SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      value = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return value;
+  }
+};
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("crmsync sync prints the spec's summary and counts; a second run finds nothing new") {
+  SimProcess sim({"--records", "120"});
+  Setup setup(sim);
+  Run first = setup.crmsync({"sync", "--integration", "mindal-yclients"});
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+  CHECK(first.out.starts_with("✅ Синхронизировано "));
+  CHECK(first.out.find("fetched 120, new ") != std::string::npos);
+  const int64_t stored = setup.scalar("SELECT COUNT(*) FROM transactions");
+  CHECK(stored > 0);
+  CHECK(first.out.find("new " + std::to_string(stored) + ",") != std::string::npos);
+
+  Run second = setup.crmsync({"sync", "--integration", "mindal-yclients", "--json"});
+  REQUIRE(second.exit_code == 0);
+  const auto report = nlohmann::json::parse(second.out);
+  CHECK(report["status"] == "success");
+  CHECK(report["new"] == 0);
+  CHECK(report["message"] == "✅ Синхронизировано 0 транзакций");
+  CHECK(setup.scalar("SELECT COUNT(*) FROM transactions") == stored);
+  // The secrets are sealed in the store, not kept in the clear.
+  CHECK(setup.scalar("SELECT COUNT(*) FROM crm_integrations WHERE settings LIKE '%secret%'") == 0);
+}
+
+TEST_CASE("crmsync sync explains what is wrong instead of syncing") {
+  SimProcess sim({"--records", "10"});
+  Setup setup(sim);
+  Run unknown = setup.crmsync({"sync", "--integration", "nope"});
+  CHECK(unknown.exit_code == 1);
+  CHECK(unknown.err.find("nope") != std::string::npos);
+
+  unsetenv(kKey);
+  Run no_key = setup.crmsync({"sync", "--integration", "mindal-yclients"});
+  CHECK(no_key.exit_code == 1);
+  CHECK(no_key.err.find("secrets.master_key_env") != std::string::npos);
+
+  Setup down(sim);
+  sim.admin(
+      "POST", "faults",
+      {{"provider", "yclients"}, {"endpoint", "*"}, {"kind", "http_500"}, {"probability", 1}});
+  Run failed = down.crmsync({"sync", "--integration", "mindal-yclients", "--json"});
+  CHECK(failed.exit_code == 1);
+  const auto report = nlohmann::json::parse(failed.out);
+  CHECK(report["status"] == "failed");
+  CHECK(report["error_type"] == "ConnectionError");
+}
+
+TEST_CASE("a sync killed between batches resumes without losing or repeating a sale") {
+  SimProcess sim({"--records", "300"});
+  Setup reference(sim);
+  REQUIRE(reference.crmsync({"sync", "--integration", "mindal-yclients"}).exit_code == 0);
+  const int64_t expected = reference.scalar("SELECT COUNT(*) FROM transactions");
+
+  Setup setup(sim, 20);
+  sim.admin("POST", "faults",
+            {{"provider", "yclients"},
+             {"endpoint", "records"},
+             {"kind", "slow"},
+             {"delay_ms", 400},
+             {"probability", 1}});
+  const pid_t pid = setup.spawn({"sync", "--integration", "mindal-yclients"});
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (setup.scalar("SELECT COUNT(*) FROM sync_cursors") < 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  kill(pid, SIGKILL);
+  CHECK(wait_exit(pid) == 128 + SIGKILL);
+  const int64_t partial = setup.scalar("SELECT COUNT(*) FROM transactions");
+  CHECK(partial > 0);
+  CHECK(partial < expected);
+
+  sim.admin("DELETE", "faults");
+  std::this_thread::sleep_for(2100ms);  // the dead run's lease (run_lease: 2) runs out
+  Run resumed = setup.crmsync({"sync", "--integration", "mindal-yclients"});
+  INFO(resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(setup.scalar("SELECT COUNT(*) FROM transactions") == expected);
+  CHECK(setup.scalar("SELECT COUNT(DISTINCT external_id) FROM transactions") == expected);
+  CHECK(setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'abandoned'") == 1);
+}
+
+TEST_CASE("crmsync serve syncs on schedule and stops cleanly on SIGTERM") {
+  SimProcess sim({"--records", "40"});
+  Setup setup(sim, 50, 1);
+  const pid_t pid = setup.spawn({"serve"});
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'success'") < 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  kill(pid, SIGTERM);
+  CHECK(wait_exit(pid) == 0);
+  CHECK(setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'success'") >= 2);
+  CHECK(setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'running'") == 0);
+  const std::string log = crmsync::test::slurp(setup.dir / "serve.log");
+  CHECK(log.find("\"message\":\"stopping (SIGTERM)\"") != std::string::npos);
+  // Every line is one JSON object.
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    CHECK(nlohmann::json::parse(line, nullptr, false).is_object());
+  }
+}
