@@ -35,6 +35,10 @@ double cpu_seconds() {
          double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
+void require(const Result<void>& done) {
+  if (!done) throw std::runtime_error(done.error().message);
+}
+
 // A fresh SQLite store with the loaded YCLIENTS connector and an engine over it.
 struct Rig {
   test::TempDir dir;
@@ -70,7 +74,7 @@ struct Rig {
     store::Business business;
     business.id = business_id;
     business.name = business_id;
-    if (!store->get_business(business_id)) store->add_business(business).value();
+    if (!store->get_business(business_id)) require(store->add_business(business));
     const std::string settings = nlohmann::json{
         {"company_id", company_id},
         {"partner_token", "partner-secret"},
@@ -84,7 +88,7 @@ struct Rig {
     integration.crm_type = "yclients";
     integration.settings_json = split.first;
     integration.credentials = split.second;
-    store->create_integration(integration).value();
+    require(store->create_integration(integration));
   }
 };
 

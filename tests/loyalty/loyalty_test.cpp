@@ -5,8 +5,8 @@
 #include <doctest/doctest.h>
 
 #include "loyalty/loyalty.h"
-#include "receiver.h"
 #include "support/backends.h"
+#include "support/loyalty_receiver.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

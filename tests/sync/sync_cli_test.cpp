@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "sim_process.h"
+#include "support/loyalty_receiver.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -28,13 +29,15 @@ constexpr const char* kKey = "CRMSYNC_TEST_MASTER_KEY";
 // A working directory with crmsync.yaml for one YCLIENTS integration of Миндаль.
 struct Setup {
   TempDir dir;
-  explicit Setup(const SimProcess& sim, int page_size = 50, int interval = 300) {
+  explicit Setup(const SimProcess& sim, int page_size = 50, int interval = 300,
+                 const std::string& loyalty_url = "") {
     setenv(kKey, std::string(64, 'b').c_str(), 1);
     std::ofstream(dir / "crmsync.yaml")
         << "storage: {backend: sqlite, path: crmsync.db}\n"
         << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
         << "  enabled: [yclients]\n"
         << "secrets: {master_key_env: " << kKey << "}\n"
+        << (loyalty_url.empty() ? std::string() : "loyalty: {url: " + loyalty_url + "}\n")
         << "scheduler: {interval: " << interval << ", workers: 2, run_lease: 2}\n"
         << "businesses:\n"
         << "  - id: mindal\n    name: Миндаль\n"
@@ -173,12 +176,20 @@ TEST_CASE("a sync killed between batches resumes without losing or repeating a s
   CHECK(setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'abandoned'") == 1);
 }
 
-TEST_CASE("crmsync serve syncs on schedule and stops cleanly on SIGTERM") {
+TEST_CASE(
+    "crmsync serve syncs on schedule, hands every sale to the loyalty module once, and stops "
+    "cleanly on SIGTERM") {
   SimProcess sim({"--records", "40"});
-  Setup setup(sim, 50, 1);
+  crmsync::test::LoyaltyReceiver loyalty;
+  Setup setup(sim, 50, 1, loyalty.url());
   const pid_t pid = setup.spawn({"serve"});
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'success'") < 2 &&
+  auto delivered = [&] {
+    return setup.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'done'") ==
+           setup.scalar("SELECT COUNT(*) FROM transactions");
+  };
+  while ((setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'success'") < 2 ||
+          !delivered()) &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(100ms);
   }
@@ -186,6 +197,11 @@ TEST_CASE("crmsync serve syncs on schedule and stops cleanly on SIGTERM") {
   CHECK(wait_exit(pid) == 0);
   CHECK(setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'success'") >= 2);
   CHECK(setup.scalar("SELECT COUNT(*) FROM sync_runs WHERE status = 'running'") == 0);
+  // Every sale was POSTed with its idempotency key, once.
+  const int64_t sales = setup.scalar("SELECT COUNT(*) FROM transactions");
+  CHECK(sales > 0);
+  CHECK(static_cast<int64_t>(loyalty.accepted().size()) == sales);
+  for (const auto& [key, times] : loyalty.accepted()) CHECK(times == 1);
   const std::string log = crmsync::test::slurp(setup.dir / "serve.log");
   CHECK(log.find("\"message\":\"stopping (SIGTERM)\"") != std::string::npos);
   // Every line is one JSON object.

@@ -1,8 +1,8 @@
 // A loyalty module stand-in for tests: a real HTTP/1.1 server (Boost.Beast) on loopback that
 // accepts POSTed events, honours Idempotency-Key (a key already accepted is answered 200 and not
 // accepted again), and can be told to fail, refuse or stall.
-#ifndef CRMSYNC_TESTS_LOYALTY_RECEIVER_H
-#define CRMSYNC_TESTS_LOYALTY_RECEIVER_H
+#ifndef CRMSYNC_TESTS_SUPPORT_LOYALTY_RECEIVER_H
+#define CRMSYNC_TESTS_SUPPORT_LOYALTY_RECEIVER_H
 
 #include <atomic>
 #include <chrono>
@@ -71,4 +71,4 @@ class LoyaltyReceiver {
 
 }  // namespace crmsync::test
 
-#endif  // CRMSYNC_TESTS_LOYALTY_RECEIVER_H
+#endif  // CRMSYNC_TESTS_SUPPORT_LOYALTY_RECEIVER_H

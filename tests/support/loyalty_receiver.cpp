@@ -1,6 +1,6 @@
 // The test loyalty receiver: POSIX accept loop polled for a prompt shutdown, Boost.Beast for
 // HTTP parsing and answers on each connection.
-#include "receiver.h"
+#include "support/loyalty_receiver.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
