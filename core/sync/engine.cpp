@@ -253,6 +253,28 @@ void Engine::log(const store::Integration& integration, store::LogType type,
   }
 }
 
+Result<void> Engine::reread_failed(const store::Integration& integration,
+                                   const std::string& object_id, const Error& error) {
+  const std::string payload = nlohmann::json{{"object_id", object_id}}.dump();
+  if (!CRMSYNC_IS_RETRYABLE(error.code)) {
+    log(integration, store::LogType::error, error_type(error.code),
+        "Object " + object_id + " could not be read: " + error.message, payload);
+    return {};
+  }
+  // A transient failure: the object waits in the retry queue (2, 4, 8 minutes).
+  store::RetryItem item;
+  item.integration_id = integration.id;
+  item.external_id = object_id;
+  item.payload_json = payload;
+  item.next_attempt_at = now() + options_.retry_policy.backoff;
+  item.last_error = error.message;
+  auto queued = store_.enqueue_retry(item);
+  if (!queued) return queued.error();
+  log(integration, store::LogType::warning, error_type(error.code),
+      "Object " + object_id + " will be retried: " + error.message, payload);
+  return {};
+}
+
 Result<pipeline::Totals> Engine::refetch(const std::string& integration_id,
                                          const std::string& object_id) {
   auto integration = store_.get_integration(integration_id);
@@ -263,26 +285,38 @@ Result<pipeline::Totals> Engine::refetch(const std::string& integration_id,
   Result<pipeline::Totals> done =
       instance ? ingest_object(*integration, *business, **instance, object_id)
                : Result<pipeline::Totals>(instance.error());
-  if (done || !CRMSYNC_IS_RETRYABLE(done.error().code)) {
-    if (!done) {
-      log(*integration, store::LogType::error, error_type(done.error().code),
-          "Object " + object_id + " could not be read: " + done.error().message,
-          nlohmann::json{{"object_id", object_id}}.dump());
-    }
-    return done;
+  if (done) return done;
+  if (auto handled = reread_failed(*integration, object_id, done.error()); !handled) {
+    return handled.error();
   }
-  // A transient failure: the object waits in the retry queue (2, 4, 8 minutes).
-  store::RetryItem item;
-  item.integration_id = integration_id;
-  item.external_id = object_id;
-  item.payload_json = nlohmann::json{{"object_id", object_id}}.dump();
-  item.next_attempt_at = now() + options_.retry_policy.backoff;
-  item.last_error = done.error().message;
-  auto queued = store_.enqueue_retry(item);
-  if (!queued) return queued.error();
-  log(*integration, store::LogType::warning, error_type(done.error().code),
-      "Object " + object_id + " will be retried: " + done.error().message, item.payload_json);
   return done;
+}
+
+Result<pipeline::Totals> Engine::ingest_webhook(const std::string& integration_id,
+                                                const plugin_host::WebhookRequest& request) {
+  auto integration = store_.get_integration(integration_id);
+  if (!integration) return integration.error();
+  auto business = store_.get_business(integration->business_id);
+  if (!business) return business.error();
+  auto target = pipeline::make_target(*business, *integration);
+  if (!target) return target.error();
+  auto instance = open_instance(*integration, *business);
+  if (!instance) return instance.error();
+  pipeline::Options ingest_options;
+  ingest_options.now = options_.now;
+  pipeline::Ingest ingest(store_, std::move(*target), std::nullopt, std::move(ingest_options));
+  auto named = ingest.ingest_call(
+      [&](plugin_host::RecordSink& sink) { return (*instance)->parse_webhook(request, sink); });
+  if (!named) return named.error();
+  for (const std::string& object_id : *named) {
+    auto read = ingest.ingest_call(
+        [&](plugin_host::RecordSink& sink) { return (*instance)->fetch_object(object_id, sink); });
+    if (read) continue;
+    if (auto handled = reread_failed(*integration, object_id, read.error()); !handled) {
+      return handled.error();
+    }
+  }
+  return ingest.totals();
 }
 
 Result<int> Engine::process_retries(int limit) {

@@ -95,6 +95,12 @@ class Engine {
   // failure queues the object for an item-level retry and is returned as the error.
   Result<pipeline::Totals> refetch(const std::string& integration_id, const std::string& object_id);
 
+  // Maps a received webhook with the integration's connector and stores the sales it carries;
+  // objects it only names are re-read like refetch (a transient failure queues a retry and the
+  // other objects still proceed). Errors: the webhook cannot be read, or the store's.
+  Result<pipeline::Totals> ingest_webhook(const std::string& integration_id,
+                                          const plugin_host::WebhookRequest& request);
+
   // Processes due item-level retries (at most limit); returns how many were handled.
   Result<int> process_retries(int limit);
 
@@ -111,6 +117,9 @@ class Engine {
                                          const store::Business& business,
                                          plugin_host::Instance& instance,
                                          const std::string& object_id);
+  // Logs a failed re-read and, when the failure is transient, queues the object for a retry.
+  Result<void> reread_failed(const store::Integration& integration, const std::string& object_id,
+                             const Error& error);
   // Appends one line to the integration's log (failures of the log go to the process log).
   void log(const store::Integration& integration, store::LogType type,
            const std::string& error_type, const std::string& message, const std::string& raw_json);

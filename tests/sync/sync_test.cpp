@@ -11,6 +11,7 @@
 #include "alerts/alerts.h"
 #include "sim_process.h"
 #include "support/backends.h"
+#include "support/loyalty_receiver.h"
 #include "support/smtp_server.h"
 #include "sync/engine.h"
 #include "sync/scheduler.h"
@@ -447,4 +448,41 @@ TEST_CASE("soak: hours of scheduled syncs of many salons with 10% transient faul
   CHECK(resolved >= 0.95);
   CHECK(stored == distinct);
   CHECK(lost == 0);
+}
+
+TEST_CASE_TEMPLATE("a webhook's sale and the next poll of the same record store one transaction", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  SimProcess sim({"--records", "20"});
+  test::LoyaltyReceiver sink;  // any HTTP endpoint will do: the payload comes back to the test
+  World<B> world;
+  world.add("mindal-yclients", "yclients", yclients(sim));
+  const json created =
+      sim.admin("POST", "records",
+                {{"provider", "yclients"}, {"company_id", 4564}, {"count", 2}, {"paid", true}});
+  const json sent = sim.admin("POST", "webhook",
+                              {{"provider", "yclients"},
+                               {"url", sink.url()},
+                               {"record_ids", created["ids"]},
+                               {"batch", true}});
+  plugin_host::WebhookRequest request;
+  request.content_type = "application/json";
+  request.body = sent["payload"].dump();
+  auto received = world.engine->ingest_webhook("mindal-yclients", request).value();
+  CHECK(received.inserted == 2);
+  for (const json& id : created["ids"]) {
+    CHECK(world.count("SELECT COUNT(*) FROM transactions WHERE external_id = 'YCLIENTS-" +
+                      id.dump() + "'") == 1);
+  }
+  auto polled = world.engine->sync("mindal-yclients", store::RunTrigger::schedule).value();
+  REQUIRE(polled.status == store::RunStatus::success);
+  CHECK(polled.totals.duplicates >= 2);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") ==
+        world.count("SELECT COUNT(DISTINCT external_id) FROM transactions"));
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") ==
+        received.inserted + polled.totals.inserted);
+
+  // A body that is not JSON is refused as a whole, and nothing is stored.
+  request.body = "<html>";
+  CHECK(world.engine->ingest_webhook("mindal-yclients", request).error().code ==
+        CRMSYNC_E_INVALID_INPUT);
 }
