@@ -1,12 +1,15 @@
 // The alerts the sync runner raises: run-failure streaks and permanently failed records.
 #include "alerts/alerts.h"
 
+#include <curl/curl.h>
+
 #include <date/date.h>
 #include <date/tz.h>
 
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <new>
 
 namespace crmsync::alerts {
 
@@ -16,20 +19,13 @@ void write_log(const http::LogSink& log, int32_t level, const std::string& line)
   if (log) log(level, line);
 }
 
-// Unreserved characters stay, everything else is percent-encoded (RFC 3986), so an odd
-// integration id cannot break out of the link's fragment.
+// Unreserved characters stay, everything else is percent-encoded (RFC 3986, by libcurl), so an
+// odd integration id cannot break out of the link's fragment.
 std::string url_component(const std::string& text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
+  char* escaped = curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
+  if (escaped == nullptr) throw std::bad_alloc();
+  std::string out(escaped);
+  curl_free(escaped);
   return out;
 }
 

@@ -96,12 +96,20 @@ Result<std::unique_ptr<plugin_host::Instance>> Engine::open_instance(
                              business.timezone, business.currency, services_);
 }
 
-Result<std::string> Engine::test_connection(const std::string& integration_id) {
+Result<Engine::Loaded> Engine::load(const std::string& integration_id) {
   auto integration = store_.get_integration(integration_id);
   if (!integration) return integration.error();
   auto business = store_.get_business(integration->business_id);
   if (!business) return business.error();
-  auto instance = open_instance(*integration, *business);
+  return Loaded{std::move(*integration), std::move(*business)};
+}
+
+Result<std::string> Engine::test_connection(const std::string& integration_id) {
+  auto loaded = load(integration_id);
+  if (!loaded) return loaded.error();
+  const store::Integration& integration = loaded->integration;
+  const store::Business& business = loaded->business;
+  auto instance = open_instance(integration, business);
   if (!instance) return instance.error();
   return (*instance)->health_check();
 }
@@ -277,16 +285,16 @@ Result<void> Engine::reread_failed(const store::Integration& integration,
 
 Result<pipeline::Totals> Engine::refetch(const std::string& integration_id,
                                          const std::string& object_id) {
-  auto integration = store_.get_integration(integration_id);
-  if (!integration) return integration.error();
-  auto business = store_.get_business(integration->business_id);
-  if (!business) return business.error();
-  auto instance = open_instance(*integration, *business);
-  Result<pipeline::Totals> done =
-      instance ? ingest_object(*integration, *business, **instance, object_id)
-               : Result<pipeline::Totals>(instance.error());
+  auto loaded = load(integration_id);
+  if (!loaded) return loaded.error();
+  const store::Integration& integration = loaded->integration;
+  const store::Business& business = loaded->business;
+  auto instance = open_instance(integration, business);
+  Result<pipeline::Totals> done = instance
+                                      ? ingest_object(integration, business, **instance, object_id)
+                                      : Result<pipeline::Totals>(instance.error());
   if (done) return done;
-  if (auto handled = reread_failed(*integration, object_id, done.error()); !handled) {
+  if (auto handled = reread_failed(integration, object_id, done.error()); !handled) {
     return handled.error();
   }
   return done;
@@ -294,13 +302,13 @@ Result<pipeline::Totals> Engine::refetch(const std::string& integration_id,
 
 Result<pipeline::Totals> Engine::ingest_webhook(const std::string& integration_id,
                                                 const plugin_host::WebhookRequest& request) {
-  auto integration = store_.get_integration(integration_id);
-  if (!integration) return integration.error();
-  auto business = store_.get_business(integration->business_id);
-  if (!business) return business.error();
-  auto target = pipeline::make_target(*business, *integration);
+  auto loaded = load(integration_id);
+  if (!loaded) return loaded.error();
+  const store::Integration& integration = loaded->integration;
+  const store::Business& business = loaded->business;
+  auto target = pipeline::make_target(business, integration);
   if (!target) return target.error();
-  auto instance = open_instance(*integration, *business);
+  auto instance = open_instance(integration, business);
   if (!instance) return instance.error();
   pipeline::Options ingest_options;
   ingest_options.now = options_.now;
@@ -312,7 +320,7 @@ Result<pipeline::Totals> Engine::ingest_webhook(const std::string& integration_i
     auto read = ingest.ingest_call(
         [&](plugin_host::RecordSink& sink) { return (*instance)->fetch_object(object_id, sink); });
     if (read) continue;
-    if (auto handled = reread_failed(*integration, object_id, read.error()); !handled) {
+    if (auto handled = reread_failed(integration, object_id, read.error()); !handled) {
       return handled.error();
     }
   }
@@ -326,14 +334,14 @@ Result<int> Engine::process_retries(int limit) {
   for (const store::RetryItem& item : *items) {
     const nlohmann::json payload = nlohmann::json::parse(item.payload_json, nullptr, false);
     const std::string object_id = payload.is_object() ? payload.value("object_id", "") : "";
-    auto integration = store_.get_integration(item.integration_id);
-    if (!integration) return integration.error();
-    auto business = store_.get_business(integration->business_id);
-    if (!business) return business.error();
+    auto loaded = load(item.integration_id);
+    if (!loaded) return loaded.error();
+    const store::Integration& integration = loaded->integration;
+    const store::Business& business = loaded->business;
     Result<pipeline::Totals> done = fail(CRMSYNC_E_INVALID_INPUT, "retry item without object_id");
     if (!object_id.empty()) {
-      auto instance = open_instance(*integration, *business);
-      done = instance ? ingest_object(*integration, *business, **instance, object_id)
+      auto instance = open_instance(integration, business);
+      done = instance ? ingest_object(integration, business, **instance, object_id)
                       : Result<pipeline::Totals>(instance.error());
     }
     ++handled;
@@ -343,7 +351,7 @@ Result<int> Engine::process_retries(int limit) {
           !completed) {
         return completed.error();
       }
-      log(*integration, store::LogType::success, "",
+      log(integration, store::LogType::success, "",
           "Object " + item.external_id + " synced on retry " + std::to_string(item.attempts + 1),
           item.payload_json);
       continue;
@@ -352,7 +360,7 @@ Result<int> Engine::process_retries(int limit) {
                                    done.error().message, options_.retry_policy, now());
     if (!status) return status.error();
     if (*status != store::ItemStatus::permanently_failed) continue;
-    log(*integration, store::LogType::error, "permanently_failed",
+    log(integration, store::LogType::error, "permanently_failed",
         "Object " + item.external_id + " permanently_failed after " +
             std::to_string(options_.retry_policy.max_attempts) +
             " retries: " + done.error().message,

@@ -113,6 +113,12 @@ class Engine {
 
  private:
   store::Timestamp now() const { return options_.now(); }
+  // An integration with its business.
+  struct Loaded {
+    store::Integration integration;
+    store::Business business;
+  };
+  Result<Loaded> load(const std::string& integration_id);
   Result<pipeline::Totals> ingest_object(const store::Integration& integration,
                                          const store::Business& business,
                                          plugin_host::Instance& instance,

@@ -8,6 +8,7 @@
 #include "alerts/internal.h"
 #include "crypto/crypto.h"
 #include "support/backends.h"
+#include "support/ports.h"
 #include "support/smtp_server.h"
 
 #include <netinet/in.h>
@@ -96,19 +97,6 @@ alerts::MailerOptions mailer_options(const std::string& url) {
 
 std::unique_ptr<alerts::Mailer> mailer_for(const std::string& url) {
   return alerts::Mailer::create(mailer_options(url)).value();
-}
-
-// A loopback port nothing listens on.
-uint16_t closed_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  close(fd);
-  return ntohs(address.sin_port);
 }
 
 // A store with the business Миндаль and its YCLIENTS integration, and a clock for runs.
@@ -242,7 +230,7 @@ TEST_CASE_TEMPLATE("an abandoned run neither counts nor breaks a failure streak"
 TEST_CASE_TEMPLATE("an unreachable SMTP server is a clear error; the next failure retries", B,
                    CRMSYNC_TEST_BACKENDS) {
   Fixture<B> f;
-  const std::string down = "smtp://127.0.0.1:" + std::to_string(closed_port());
+  const std::string down = "smtp://127.0.0.1:" + std::to_string(test::closed_port());
   auto unreachable = mailer_for(down);
   for (int i = 0; i < 3; ++i) f.fail_run();
   auto outcome = f.notify(unreachable.get());

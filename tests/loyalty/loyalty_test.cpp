@@ -7,10 +7,8 @@
 #include "loyalty/loyalty.h"
 #include "support/backends.h"
 #include "support/loyalty_receiver.h"
+#include "support/ports.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <thread>
@@ -78,19 +76,6 @@ struct Fixture {
     return db.scalar("SELECT COUNT(*) FROM outbox WHERE status = '" + status + "'");
   }
 };
-
-// A loopback port nothing listens on.
-uint16_t closed_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 }  // namespace
 
@@ -220,7 +205,7 @@ TEST_CASE_TEMPLATE("without a URL nothing is claimed and the events wait", B,
 TEST_CASE_TEMPLATE("refused connections and timeouts are retried with backoff", B,
                    CRMSYNC_TEST_BACKENDS) {
   Fixture<B> f(1);
-  auto down = f.dispatcher("http://127.0.0.1:" + std::to_string(closed_port()) + "/x");
+  auto down = f.dispatcher("http://127.0.0.1:" + std::to_string(test::closed_port()) + "/x");
   auto stats = down->run_once(kT0).value();
   CHECK(stats.retried == 1);
   CHECK(f.outbox("pending") == 1);
