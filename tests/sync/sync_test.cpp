@@ -87,6 +87,11 @@ struct World {
                                          {.admin_base_url = "https://crm.example.com"},
                                          report.integration_id, clock.now()));
     };
+    options.on_item_failed = [this](const store::RetryItem& item, const std::string& error) {
+      REQUIRE(alerts::notify_permanent_failure(*store, mailer.get(),
+                                               {.admin_base_url = "https://crm.example.com"}, item,
+                                               error, clock.now()));
+    };
     engine = std::make_unique<sync::Engine>(*store, host, *services, options);
   }
 
@@ -315,7 +320,9 @@ TEST_CASE_TEMPLATE("a re-read that fails transiently is retried at 2, 4, 8 minut
   REQUIRE_FALSE(errors.empty());
   CHECK(errors.front().error_type == "permanently_failed");
   CHECK(errors.front().message.find("permanently_failed") != std::string::npos);
-  (void)smtp;
+  // The business owner hears of the record that could not be synced, once.
+  REQUIRE(smtp.messages().size() == 1);
+  CHECK(world.store->list_alerts("mindal-down").value().front().kind == "permanently_failed");
 }
 
 TEST_CASE("the scheduler runs each integration on its interval, one run at a time, and stops") {
