@@ -3,10 +3,10 @@
 
 #include <unistd.h>
 
+#include <date/date.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -39,37 +39,15 @@ int32_t minimum_level() {
 void log_line(int32_t level, const std::string& integration, const std::string& message) {
   if (level < minimum_level()) return;
   static std::mutex mutex;
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   nlohmann::json line = {
-      {"time", std::string(stamp) + "." + std::to_string(1000 + millis).substr(1) + "Z"},
+      {"time", date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now()))},
       {"level", kLevels[level >= 0 && level <= 3 ? level : 3]},
       {"message", message}};
   if (!integration.empty()) line["integration"] = integration;
   const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::lock_guard lock(mutex);
   std::fprintf(stderr, "%s\n", text.c_str());
-}
-
-Result<std::vector<crypto::MasterKey>> load_master_keys(const config::SecretsConfig& secrets) {
-  std::vector<crypto::MasterKey> keys;
-  if (!secrets.master_key_file.empty()) {
-    auto key = crypto::load_master_key_file(secrets.master_key_file);
-    if (!key) return fail(key.error().code, "secrets.master_key_file: " + key.error().message);
-    keys.push_back(std::move(*key));
-  }
-  if (!secrets.master_key_env.empty()) {
-    auto key = crypto::load_master_key_env(secrets.master_key_env);
-    if (!key) return fail(key.error().code, "secrets.master_key_env: " + key.error().message);
-    keys.push_back(std::move(*key));
-  }
-  return keys;
 }
 
 Result<std::unique_ptr<Host>> open_host(const config::Config& config) {

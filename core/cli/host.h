@@ -37,9 +37,6 @@ struct Host {
   ~Host();
 };
 
-// The master keys the config names (file and/or environment variable).
-Result<std::vector<crypto::MasterKey>> load_master_keys(const config::SecretsConfig& secrets);
-
 // Opens the store, loads the connectors (those enabled in the config, plus the one of every
 // stored integration's CRM type found in plugins.dir), registers the config's integrations
 // and builds the engine.

@@ -34,6 +34,21 @@ Result<std::unique_ptr<store::Store>> open_store(const config::Config& config) {
   return std::move(*opened);
 }
 
+Result<std::vector<crypto::MasterKey>> load_master_keys(const config::SecretsConfig& secrets) {
+  std::vector<crypto::MasterKey> keys;
+  if (!secrets.master_key_file.empty()) {
+    auto key = crypto::load_master_key_file(secrets.master_key_file);
+    if (!key) return fail(key.error().code, "secrets.master_key_file: " + key.error().message);
+    keys.push_back(std::move(*key));
+  }
+  if (!secrets.master_key_env.empty()) {
+    auto key = crypto::load_master_key_env(secrets.master_key_env);
+    if (!key) return fail(key.error().code, "secrets.master_key_env: " + key.error().message);
+    keys.push_back(std::move(*key));
+  }
+  return keys;
+}
+
 store::Timestamp now() {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }

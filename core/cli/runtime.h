@@ -4,10 +4,12 @@
 #define CRMSYNC_CORE_CLI_RUNTIME_H
 
 #include <memory>
+#include <vector>
 
 #include "base/result.h"
 #include "cli/cli.h"
 #include "config/config.h"
+#include "crypto/crypto.h"
 #include "store/store.h"
 
 namespace crmsync::cli {
@@ -15,6 +17,9 @@ namespace crmsync::cli {
 // The store named by the configuration, migrated, with every business of the config file
 // registered in it (existing ones are left as they are).
 Result<std::unique_ptr<store::Store>> open_store(const config::Config& config);
+
+// The master keys the config names (file and/or environment variable), file first.
+Result<std::vector<crypto::MasterKey>> load_master_keys(const config::SecretsConfig& secrets);
 
 // The current time as the store counts it.
 store::Timestamp now();

@@ -32,6 +32,7 @@ void StoreHostServices::cancel(const std::string& integration_id) {
   }
   std::lock_guard lock(mutex_);
   cancelled_[integration_id] = true;
+  any_cancelled_ = true;
 }
 
 void StoreHostServices::resume(const std::string& integration_id) {
@@ -41,10 +42,13 @@ void StoreHostServices::resume(const std::string& integration_id) {
   }
   std::lock_guard lock(mutex_);
   cancelled_.erase(integration_id);
+  any_cancelled_ = !cancelled_.empty();
 }
 
 bool StoreHostServices::is_cancelled(std::string_view integration_id) {
+  // Asked on every progress tick of every transfer: no lock unless something was cancelled.
   if (all_cancelled_) return true;
+  if (!any_cancelled_) return false;
   std::lock_guard lock(mutex_);
   return cancelled_.find(integration_id) != cancelled_.end();
 }

@@ -79,8 +79,9 @@ class StoreHostServices : public plugin_host::HostServices {
   std::function<store::Timestamp()> now_;
   std::mutex mutex_;
   std::map<std::string, Slot, std::less<>> slots_;
-  std::map<std::string, bool, std::less<>> cancelled_;
+  std::map<std::string, bool, std::less<>> cancelled_;  // by integration id
   std::atomic<bool> all_cancelled_{false};
+  std::atomic<bool> any_cancelled_{false};  // cancelled_ is not empty
 };
 
 }  // namespace crmsync::sync

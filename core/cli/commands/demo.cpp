@@ -18,6 +18,7 @@
 
 #include "cli/commands/commands.h"
 #include "cli/host.h"
+#include "cli/runtime.h"
 #include "sync/scheduler.h"
 
 extern char** environ;
@@ -175,11 +176,7 @@ int run(const Options& options) {
               "duplicates", "errors", "last sync");
   for (const Salon& salon : kSalons) {
     const std::string id = std::string(salon.id) + "-yclients";
-    auto stats =
-        db.integration_stats(id,
-                             store::Timestamp(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())),
-                             std::chrono::hours(24));
+    auto stats = db.integration_stats(id, now(), std::chrono::hours(24));
     auto runs = db.list_runs(id, 1000);
     if (!stats || !runs) return report_failure("cannot read the results");
     int64_t duplicates = 0;

@@ -24,17 +24,9 @@ int rotate(const Cli& cli, const Options& options) {
   auto config = cli.load_config();
   if (!config) return report_failure(config.error().message);
 
-  std::vector<crypto::MasterKey> old_keys;
-  if (!config->secrets.master_key_file.empty()) {
-    auto key = crypto::load_master_key_file(config->secrets.master_key_file);
-    if (!key) return report_failure("secrets.master_key_file: " + key.error().message);
-    old_keys.push_back(*key);
-  }
-  if (!config->secrets.master_key_env.empty()) {
-    auto key = crypto::load_master_key_env(config->secrets.master_key_env);
-    if (!key) return report_failure("secrets.master_key_env: " + key.error().message);
-    old_keys.push_back(*key);
-  }
+  auto configured = load_master_keys(config->secrets);
+  if (!configured) return report_failure(configured.error().message);
+  std::vector<crypto::MasterKey> old_keys = std::move(*configured);
   for (const std::string& file : options.old_key_files) {
     auto key = crypto::load_master_key_file(file);
     if (!key) return report_failure(file + ": " + key.error().message);

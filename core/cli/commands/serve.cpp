@@ -79,9 +79,7 @@ int run(const Cli& cli, const Options& options) {
   if (!dispatcher) return report_failure("loyalty: " + dispatcher.error().message);
   if ((*dispatcher)->enabled()) {
     // Drain the outbox in batches until nothing is due, then wait for the next turn.
-    scheduler.add_job({.name = "outbox",
-                       .every = std::chrono::seconds(2),
-                       .run = [&dispatcher] {
+    scheduler.add_job({.name = "outbox", .every = std::chrono::seconds(2), .run = [&dispatcher] {
                          for (;;) {
                            auto sent = (*dispatcher)->run_once(now());
                            if (!sent) {
