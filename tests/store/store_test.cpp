@@ -98,6 +98,7 @@ TEST_CASE_TEMPLATE("concurrent starters migrate once and all succeed", B, CRMSYN
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       auto store = open_store(db.config());
+      if (!store) MESSAGE(store.error().message);
       if (store && store.value()->schema_version().value() == 1) ++opened;
     });
   }

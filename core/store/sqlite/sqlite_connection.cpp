@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <unordered_map>
 
 namespace crmsync::store::internal {
@@ -192,12 +194,27 @@ Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, int bus
     return fail(CRMSYNC_E_UNAVAILABLE, "sqlite: cannot open " + path + ": " + message);
   }
   sqlite3_busy_timeout(db, busy_timeout_ms);
+  // Switching a fresh file to WAL needs an exclusive lock and SQLite does not call the busy
+  // handler for it, so several hosts starting at once on a new database retry here themselves.
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  int wal_rc = SQLITE_OK;
+  while ((wal_rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr)) ==
+             SQLITE_BUSY &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (wal_rc != SQLITE_OK) {
+    std::string message = sqlite3_errmsg(db);
+    sqlite3_close_v2(db);
+    return fail(error_code(wal_rc), "sqlite: cannot switch " + path + " to WAL: " + message);
+  }
   auto connection = std::make_unique<SqliteConnection>(db);
   // NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
   // last commits, never corrupt the file. A 32 MiB page cache (the default is 2 MiB) keeps a
   // batch of thousands of rows and its indexes in memory until commit instead of spilling.
-  if (auto ok = connection->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                                 "PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;");
+  if (auto ok = connection->exec(
+          "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;");
       !ok) {
     return fail(ok.error().code, ok.error().message + " (" + path + ")");
   }
