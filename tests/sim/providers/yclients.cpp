@@ -1,7 +1,7 @@
 // Simulated YCLIENTS (API v1), shaped like the samples in fixtures/yclients: companies, partner
 // and user authentication, records with paging and filters, hooks settings, loyalty cards and
 // their manual transactions, and webhook bodies.
-#include "providers.h"
+#include "../sim.h"
 
 #include <date/date.h>
 
