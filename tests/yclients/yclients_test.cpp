@@ -18,6 +18,7 @@
 #include "pipeline/pipeline.h"
 #include "plugin_host/plugin_host.h"
 #include "sim_process.h"
+#include "support/connector_harness.h"
 #include "support/temp_dir.h"
 
 using namespace std::chrono_literals;
@@ -288,121 +289,18 @@ TEST_CASE("webhook: a body that is not JSON, or not JSON typed, exits 1") {
 
 namespace {
 
-// Host services for the tests: HTTP through the host's client (rate limits, retries), log lines
-// kept for assertions, state in memory.
-class SimHostServices : public plugin_host::DefaultHostServices {
- public:
-  explicit SimHostServices(std::vector<http::RateLimit> limits = {}) {
-    http::ClientOptions options;
-    options.integration = "yclients-test";
-    options.rate_limits = std::move(limits);
-    options.connect_timeout = 2s;
-    options.request_timeout = 10s;
-    options.retry.max_attempts = 2;
-    options.retry.base_delay = 10ms;
-    client_ = std::move(http::Client::create(options).value());
-  }
-
-  Result<plugin_host::HttpResponse> http(std::string_view /*integration*/,
-                                         const plugin_host::HttpRequest& request) override {
-    http::Request out{.method = request.method,
-                      .url = request.url,
-                      .headers = {},
-                      .body = request.body,
-                      .timeout = std::chrono::milliseconds(request.timeout_ms),
-                      .no_retry = request.no_retry};
-    for (const auto& [name, value] : request.headers) out.headers.push_back({name, value});
-    auto sent = client_->send(out);
-    if (!sent) return sent.error();
-    plugin_host::HttpResponse response{.status = sent->status, .headers = {}, .body = sent->body};
-    for (const auto& header : sent->headers)
-      response.headers.emplace_back(header.name, header.value);
-    return response;
-  }
-
-  void log(std::string_view /*integration*/, int32_t /*level*/, std::string_view message) override {
-    std::lock_guard lock(mutex_);
-    logs_.emplace_back(message);
-  }
-
-  bool logged(std::string_view part) {
-    std::lock_guard lock(mutex_);
-    for (const auto& line : logs_) {
-      if (line.find(part) != std::string::npos) return true;
-    }
-    return false;
-  }
-
- private:
-  std::unique_ptr<http::Client> client_;
-  std::mutex mutex_;
-  std::vector<std::string> logs_;
+// A sink of YCLIENTS sales.
+struct Collected : crmsync::test::Collected {
+  Collected() : crmsync::test::Collected("YCLIENTS") {}
 };
-
-// What the connector delivered over one or more calls; sales are normalized like a sync would.
-class Collected : public plugin_host::RecordSink {
- public:
-  Collected()
-      : target_{.business_id = "b1",
-                .integration_id = "yc",
-                .id_prefix = "YCLIENTS",
-                .zone = crmsync::normalize::TimeZone::locate("Europe/Moscow").value()} {}
-
-  Result<void> on_record(const crmsync_record_v1& record) override {
-    auto normalized = crmsync::pipeline::normalize_record(target_, record);
-    if (!normalized.transaction) {
-      failed.push_back(normalized.error);
-    } else {
-      sales.push_back(normalized.transaction->external_id);
-      amounts.push_back(normalized.transaction->amount_minor);
-    }
-    return {};
-  }
-  Result<void> on_skip(std::string_view id, std::string_view reason) override {
-    skipped.emplace_back(std::string(id) + ": " + std::string(reason));
-    return {};
-  }
-  Result<void> on_fail(std::string_view id, std::string_view reason, std::string_view) override {
-    failed.emplace_back(std::string(id) + ": " + std::string(reason));
-    return {};
-  }
-  Result<void> on_refetch(std::string_view id) override {
-    refetch.emplace_back(id);
-    return {};
-  }
-  Result<void> on_checkpoint(std::string_view next_cursor, bool more_data) override {
-    cursor = next_cursor;
-    more = more_data;
-    ++checkpoints;
-    return {};
-  }
-
-  size_t objects() const { return sales.size() + skipped.size() + failed.size(); }
-
-  std::vector<std::string> sales;
-  std::vector<int64_t> amounts;
-  std::vector<std::string> skipped;
-  std::vector<std::string> failed;
-  std::vector<std::string> refetch;
-  std::string cursor;
-  bool more = false;
-  int checkpoints = 0;
-
- private:
-  crmsync::pipeline::Target target_;
-};
+using SimHostServices = crmsync::test::HarnessHostServices;
 
 // The plugin host with the built YCLIENTS connector loaded.
-struct Loaded {
-  plugin_host::PluginHost host;
-  Loaded() { REQUIRE(host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/yclients.so").ok()); }
-
+struct Loaded : crmsync::test::LoadedConnector {
+  Loaded() : LoadedConnector(CRMSYNC_PLUGIN_DIR, "yclients") {}
   std::unique_ptr<plugin_host::Instance> open(plugin_host::HostServices& services,
                                               const json& settings) {
-    auto instance =
-        host.open_instance("yclients", "yc-1", settings.dump(), "Europe/Moscow", "RUB", services);
-    REQUIRE_MESSAGE(instance.ok(), (instance.ok() ? "" : instance.error().message));
-    return std::move(instance.value());
+    return LoadedConnector::open(services, settings.dump());
   }
 };
 
@@ -416,15 +314,8 @@ json sim_settings(const SimProcess& sim, int page_size = 50) {
 }
 
 // Calls fetch from cursor until the connector has no more; returns everything delivered.
-Collected full_pass(plugin_host::Instance& instance, const std::string& cursor) {
-  Collected collected;
-  collected.cursor = cursor;
-  do {
-    const std::string from = collected.cursor;
-    auto fetched = instance.fetch(from, collected);
-    REQUIRE_MESSAGE(fetched.ok(), (fetched.ok() ? "" : fetched.error().message));
-  } while (collected.more);
-  return collected;
+crmsync::test::Collected full_pass(plugin_host::Instance& instance, const std::string& cursor) {
+  return crmsync::test::full_pass(instance, cursor, "YCLIENTS");
 }
 
 // The simulator's YCLIENTS requests (target URLs), oldest first.
@@ -456,7 +347,7 @@ TEST_CASE("sim: a first sync pages through every record, a second reads only cha
   Loaded loaded;
   auto instance = loaded.open(services, sim_settings(sim));
 
-  const Collected first = full_pass(*instance, "");
+  const auto first = full_pass(*instance, "");
   CHECK(first.objects() == static_cast<size_t>(company_records(sim)));
   CHECK(first.failed.empty());
   CHECK(first.sales.size() > 50);
@@ -473,7 +364,7 @@ TEST_CASE("sim: a first sync pages through every record, a second reads only cha
   const json created =
       sim.admin("POST", "records",
                 {{"provider", "yclients"}, {"company_id", 4564}, {"count", 3}, {"paid", true}});
-  const Collected second = full_pass(*instance, first.cursor);
+  const auto second = full_pass(*instance, first.cursor);
   CHECK(second.failed.empty());
   CHECK(second.objects() < first.objects());
   for (const json& id : created["ids"]) {
@@ -538,7 +429,7 @@ TEST_CASE("sim: the connector declares the provider's rate limits and a sync kee
   SimHostServices services(rate_limits);
   auto instance = loaded.open(services, sim_settings(sim, 8));
   const auto started = std::chrono::steady_clock::now();
-  const Collected pass = full_pass(*instance, "");
+  const auto pass = full_pass(*instance, "");
   CHECK(pass.objects() == 100);
   CHECK(pass.checkpoints == 13);
   const json counters = sim.admin("GET", "counters");
@@ -623,7 +514,7 @@ TEST_CASE("sim: login and password obtain a durable user token, renewed when ref
 
   CHECK(full_pass(*loaded.open(services, settings), "").objects() == 10);
   CHECK(auth_calls() == 1);
-  auto stored = services.state_get("yc-1", "user_token");
+  auto stored = services.state_get("yclients-1", "user_token");
   REQUIRE(stored.ok());
   CHECK(stored->value == "user-secret");
 
@@ -632,14 +523,14 @@ TEST_CASE("sim: login and password obtain a durable user token, renewed when ref
   CHECK(auth_calls() == 1);
 
   // A stale stored token is replaced once YCLIENTS refuses it.
-  REQUIRE(services.state_cas("yc-1", "user_token", stored->version, "stale").ok());
+  REQUIRE(services.state_cas("yclients-1", "user_token", stored->version, "stale").ok());
   CHECK(full_pass(*loaded.open(services, settings), "").objects() == 10);
   CHECK(auth_calls() == 2);
-  CHECK(services.state_get("yc-1", "user_token")->value == "user-secret");
+  CHECK(services.state_get("yclients-1", "user_token")->value == "user-secret");
 
   settings["password"] = "wrong";
   REQUIRE(services
-              .state_cas("yc-1", "user_token", services.state_get("yc-1", "user_token")->version,
+              .state_cas("yclients-1", "user_token", services.state_get("yclients-1", "user_token")->version,
                          "stale")
               .ok());
   Collected collected;
@@ -675,7 +566,7 @@ TEST_CASE("sim: webhooks the simulator sends map like sync; an event without dat
   CHECK(from_batch.sales[0] == "YCLIENTS-" + ids[0].dump());
 
   // The same sale polled later gives the same external id (the store keeps one).
-  Collected polled = full_pass(*instance, "");
+  auto polled = full_pass(*instance, "");
   CHECK(std::count(polled.sales.begin(), polled.sales.end(), from_batch.sales[0]) == 1);
 
   json single = payload(json::array({ids[0]}), "update", false);
