@@ -474,13 +474,20 @@ class AmocrmConnector : public sdk::Connector {
     if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return;  // HTTP 204
     const Json json = json_object(body, CRMSYNC_E_INVALID_INPUT, "response");
     const std::map<int64_t, Json> no_contacts;
+    auto is_lead = [](const Json& j) { return j.is_object() && j.contains("status_id"); };
     if (const Json* leads = embedded_leads(json)) {
+      // A contact or company lists its leads as bare {id, _links} references, not leads.
+      if (!leads->empty() && std::none_of(leads->begin(), leads->end(), is_lead)) {
+        throw_error(CRMSYNC_E_INVALID_INPUT,
+                    "Not an amoCRM leads response: its _embedded.leads are references without "
+                    "status_id");
+      }
       for (const Json& lead : *leads) {
         deliver(lead, map_lead(lead, config_.rules, no_contacts), sink, /*track=*/false);
       }
       return;
     }
-    if (json.contains("status_id") && json.contains("pipeline_id")) {
+    if (is_lead(json) && json.contains("pipeline_id")) {
       deliver(json, map_lead(json, config_.rules, no_contacts), sink, /*track=*/false);
       return;
     }
