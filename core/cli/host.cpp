@@ -99,6 +99,8 @@ Result<std::unique_ptr<Host>> open_host(const config::Config& config) {
   sync::EngineOptions options;
   options.owner = host->owner;
   options.run_lease = std::chrono::seconds(config.scheduler.run_lease_seconds);
+  // Queue items (retries, received webhooks) a dead host had claimed return as soon as its runs.
+  options.retry_policy.lease = options.run_lease;
   options.master_keys = host->keys;
   options.now = &now;
   const alerts::AlertContext context{alerts::admin_base_url(config.server)};

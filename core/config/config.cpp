@@ -185,7 +185,7 @@ bool is_upper(const std::string& s, size_t length) {
 
 IntegrationConfig read_integration(const YAML::Node& node, const std::string& path,
                                    std::set<std::string>& seen_ids) {
-  check_mapping(node, path, {"id", "connector", "active", "settings"});
+  check_mapping(node, path, {"id", "connector", "active", "settings", "webhook"});
   IntegrationConfig out;
   out.id = required_string(node, path, "id");
   if (!seen_ids.insert(out.id).second) {
@@ -199,6 +199,14 @@ IntegrationConfig read_integration(const YAML::Node& node, const std::string& pa
   if (const YAML::Node settings = node["settings"]; settings && !settings.IsNull()) {
     if (!settings.IsMap()) fail_at(child(path, "settings"), "expected a mapping");
     out.settings_json = to_json(settings, child(path, "settings")).dump();
+  }
+  if (const YAML::Node webhook = node["webhook"]; webhook && !webhook.IsNull()) {
+    const std::string where = child(path, "webhook");
+    check_mapping(webhook, where, {"auth", "secrets"});
+    WebhookConfig config;
+    read_string(webhook, where, "auth", config.auth);
+    config.secrets = read_list(webhook, where, "secrets");
+    out.webhook = std::move(config);
   }
   return out;
 }
@@ -259,10 +267,17 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
   resolve(c.plugins.dir, base_dir);
 
   if (const YAML::Node n = root["server"]) {
-    check_mapping(n, "server", {"listen", "port", "public_url"});
+    check_mapping(n, "server",
+                  {"listen", "port", "public_url", "threads", "max_body_bytes", "webhook_workers"});
     read_string(n, "server", "listen", c.server.listen);
     c.server.port = static_cast<uint16_t>(read_uint(n, "server", "port", c.server.port, 1, 65535));
     read_string(n, "server", "public_url", c.server.public_url);
+    c.server.threads =
+        static_cast<uint32_t>(read_uint(n, "server", "threads", c.server.threads, 1, 64));
+    c.server.max_body_bytes =
+        read_uint(n, "server", "max_body_bytes", c.server.max_body_bytes, 1024, 64ull << 20);
+    c.server.webhook_workers = static_cast<uint32_t>(
+        read_uint(n, "server", "webhook_workers", c.server.webhook_workers, 1, 64));
   }
   if (const YAML::Node n = root["scheduler"]) {
     check_mapping(n, "scheduler", {"interval", "workers", "run_lease"});

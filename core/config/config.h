@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,9 @@ struct ServerConfig {
   std::string listen = "127.0.0.1";
   uint16_t port = 8080;
   std::string public_url;  // base URL providers call back; empty: webhooks are not registered
+  uint32_t threads = 2;    // HTTP I/O threads
+  uint64_t max_body_bytes = 1 << 20;  // larger requests get 413
+  uint32_t webhook_workers = 2;       // threads mapping stored webhooks into sales
 };
 
 // Periodic syncs.
@@ -41,7 +45,8 @@ struct SchedulerConfig {
   uint32_t interval_seconds = 300;  // key `interval`
   uint32_t workers = 4;
   // Key `run_lease`: how long a run's claim lasts without renewal (it is renewed after every
-  // batch); a host that dies mid-run blocks the integration at most this long.
+  // batch); a host that dies mid-run blocks the integration at most this long. Claims of retry
+  // and webhook items last as long.
   uint32_t run_lease_seconds = 300;
 };
 
@@ -64,11 +69,18 @@ struct LoyaltyConfig {
 };
 
 // One CRM integration of a business.
+// How an integration's webhooks are authenticated (DESIGN §7); key `webhook`.
+struct WebhookConfig {
+  std::string auth = "token";        // token, hmac-sha256, standard-webhooks, iiko-auth-token
+  std::vector<std::string> secrets;  // several while rotating; empty: the host generates one
+};
+
 struct IntegrationConfig {
   std::string id;
   std::string connector;  // connector id (CRM type), e.g. "yclients"
   bool active = true;
-  std::string settings_json = "{}";  // the settings map as a JSON object, secrets included
+  std::string settings_json = "{}";      // the settings map as a JSON object, secrets included
+  std::optional<WebhookConfig> webhook;  // absent: a token endpoint made when first needed
 };
 
 // A partner business and its integrations.

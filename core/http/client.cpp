@@ -375,7 +375,10 @@ Result<Response> ClientImpl::attempt(const Request& request, const CancelCheck& 
   if (auto value = response.header("Retry-After")) {
     failure.retry_after = parse_retry_after(*value, clock_.wall_now());
   }
-  std::string snippet = redactor_.body(response.body, response.header("Content-Type").value_or(""));
+  std::string snippet =
+      request.sensitive
+          ? std::string()
+          : redactor_.body(response.body, response.header("Content-Type").value_or(""));
   if (snippet.size() > 200) snippet = snippet.substr(0, 200) + "...";
   failure.error.code = too_many ? CRMSYNC_E_RATE_LIMITED : CRMSYNC_E_UNAVAILABLE;
   failure.error.message =
@@ -392,11 +395,13 @@ void ClientImpl::record(const Request& request, const Response* response, const 
     for (const auto& h : headers) list.push_back({h.name, redactor_.header_value(h.name, h.value)});
     return list;
   };
-  auto content_type = [](const std::vector<Header>& headers) {
+  auto body_text = [&](const std::string& body, const std::vector<Header>& headers) {
+    if (request.sensitive) return "[" + std::to_string(body.size()) + " bytes withheld]";
+    std::string content_type;
     for (const auto& h : headers) {
-      if (iequals(h.name, "Content-Type")) return h.value;
+      if (iequals(h.name, "Content-Type")) content_type = h.value;
     }
-    return std::string();
+    return redactor_.body(body, content_type);
   };
   nlohmann::json line = {{"time", wall_time_text(clock_.wall_now())},
                          {"integration", options_.integration},
@@ -405,13 +410,13 @@ void ClientImpl::record(const Request& request, const Response* response, const 
                           {{"method", request.method},
                            {"url", redactor_.url(request.url)},
                            {"headers", headers_json(request.headers)},
-                           {"body", redactor_.body(request.body, content_type(request.headers))}}},
+                           {"body", body_text(request.body, request.headers)}}},
                          {"response", nullptr},
                          {"error", nullptr}};
   if (response) {
     line["response"] = {{"status", response->status},
                         {"headers", headers_json(response->headers)},
-                        {"body", redactor_.body(response->body, content_type(response->headers))}};
+                        {"body", body_text(response->body, response->headers)}};
   }
   if (error) line["error"] = {{"code", code_name(error->code)}, {"message", error->message}};
   *recording_ << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';

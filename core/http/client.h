@@ -37,6 +37,7 @@ struct Request {
   std::string body;                      // sent when not empty
   std::chrono::milliseconds timeout{0};  // total per attempt; 0: ClientOptions::request_timeout
   bool no_retry = false;                 // non-idempotent: never sent twice, whatever happens
+  bool sensitive = false;  // personal or medical bodies: never recorded nor quoted in errors
 };
 
 // A response that arrived (any status the retry policy does not consume).

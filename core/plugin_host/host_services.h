@@ -25,6 +25,7 @@ struct HttpRequest {
   std::string body;
   uint32_t timeout_ms = 0;  // 0: the host's default
   bool no_retry = false;    // CRMSYNC_HTTP_NO_RETRY
+  bool sensitive = false;   // CRMSYNC_HTTP_SENSITIVE
 };
 
 // Any HTTP response, whatever its status.

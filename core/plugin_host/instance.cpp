@@ -83,7 +83,8 @@ int32_t host_http(crmsync_host_ctx* ctx, const crmsync_http_request_v1* request,
                     {},
                     std::string(view(r.body)),
                     r.timeout_ms,
-                    (r.flags & CRMSYNC_HTTP_NO_RETRY) != 0};
+                    (r.flags & CRMSYNC_HTTP_NO_RETRY) != 0,
+                    (r.flags & CRMSYNC_HTTP_SENSITIVE) != 0};
   for (size_t i = 0; i < r.header_count; ++i) {
     if (!well_formed(r.headers[i].name) || !well_formed(r.headers[i].value)) {
       return connector_bug(context, "http(): malformed header");

@@ -438,8 +438,59 @@ class SqlStore final : public Store {
             {id, Param::blob(sealed->blob), sealed->key_id, ms(now)});
         if (!updated) return updated.error();
       }
-      return static_cast<int64_t>(rows->size());
+      auto endpoints = c.run(
+          "SELECT integration_id, secrets, secrets_key_id FROM webhook_endpoints "
+          "WHERE secrets_key_id <> $1 ORDER BY integration_id",
+          {new_key.id});
+      if (!endpoints) return endpoints.error();
+      for (size_t r = 0; r < endpoints->size(); ++r) {
+        const std::string id = endpoints->text(r, 0);
+        auto plain =
+            crypto::open(keys, crypto::Sealed{endpoints->text(r, 2), endpoints->text(r, 1)});
+        if (!plain) {
+          return fail(plain.error().code,
+                      "webhook secrets of integration " + id + ": " + plain.error().message);
+        }
+        auto sealed = crypto::seal(new_key, *plain);
+        if (!sealed) return sealed.error();
+        auto updated = c.run(
+            "UPDATE webhook_endpoints SET secrets = $2, secrets_key_id = $3, updated_at = $4 "
+            "WHERE integration_id = $1",
+            {id, Param::blob(sealed->blob), sealed->key_id, ms(now)});
+        if (!updated) return updated.error();
+      }
+      return static_cast<int64_t>(rows->size() + endpoints->size());
     });
+  }
+
+  Result<WebhookEndpoint> get_webhook_endpoint(const std::string& integration_id) override {
+    auto rows = select(
+        "SELECT integration_id, auth, secrets, secrets_key_id, registered_url, updated_at "
+        "FROM webhook_endpoints WHERE integration_id = $1",
+        {integration_id});
+    if (!rows) return rows.error();
+    if (rows->empty()) return not_found("webhook endpoint of integration " + integration_id);
+    WebhookEndpoint e;
+    e.integration_id = rows->text(0, 0);
+    e.auth = rows->text(0, 1);
+    e.secrets = crypto::Sealed{rows->text(0, 3), rows->text(0, 2)};
+    e.registered_url = rows->text(0, 4);
+    e.updated_at = at(rows->integer(0, 5));
+    return e;
+  }
+
+  Result<void> put_webhook_endpoint(const WebhookEndpoint& e) override {
+    if (e.secrets.blob.empty() || e.secrets.key_id.empty()) {
+      return fail(CRMSYNC_E_INVALID_INPUT, "webhook secrets must be sealed");
+    }
+    return execute(
+        "INSERT INTO webhook_endpoints (integration_id, auth, secrets, secrets_key_id, "
+        "registered_url, updated_at) VALUES ($1, $2, $3, $4, $5, $6) "
+        "ON CONFLICT (integration_id) DO UPDATE SET auth = excluded.auth, "
+        "secrets = excluded.secrets, secrets_key_id = excluded.secrets_key_id, "
+        "registered_url = excluded.registered_url, updated_at = excluded.updated_at",
+        {e.integration_id, e.auth, Param::blob(e.secrets.blob), e.secrets.key_id,
+         Param::text_or_null(e.registered_url), ms(e.updated_at)});
   }
 
   // ---- users and cards -----------------------------------------------------------------------
@@ -741,16 +792,31 @@ class SqlStore final : public Store {
   }
 
   Result<std::optional<int64_t>> enqueue_webhook(const InboxItem& item) override {
-    if (auto ok = require_json(item.headers_json, "webhook headers"); !ok) return ok.error();
-    auto rows = select(
-        "INSERT INTO webhook_inbox (integration_id, received_at, headers, body, "
-        "dedup_key, status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, "
-        "'pending', 0, $2) ON CONFLICT DO NOTHING RETURNING id",
-        {item.integration_id, ms(item.received_at), item.headers_json, Param::blob(item.body),
-         Param::text_or_null(item.dedup_key)});
-    if (!rows) return rows.error();
-    if (rows->empty()) return std::optional<int64_t>();
-    return std::optional<int64_t>(rows->integer(0, 0));
+    auto ids = enqueue_webhooks(std::span<const InboxItem>(&item, 1));
+    if (!ids) return ids.error();
+    return ids->front();
+  }
+
+  Result<std::vector<std::optional<int64_t>>> enqueue_webhooks(
+      std::span<const InboxItem> items) override {
+    for (const InboxItem& item : items) {
+      if (auto ok = require_json(item.headers_json, "webhook headers"); !ok) return ok.error();
+    }
+    return in_transaction([&](Connection& c) -> Result<std::vector<std::optional<int64_t>>> {
+      std::vector<std::optional<int64_t>> ids;
+      ids.reserve(items.size());
+      for (const InboxItem& item : items) {
+        auto rows = c.run(
+            "INSERT INTO webhook_inbox (integration_id, received_at, headers, body, "
+            "dedup_key, status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, "
+            "'pending', 0, $2) ON CONFLICT DO NOTHING RETURNING id",
+            {item.integration_id, ms(item.received_at), item.headers_json, Param::blob(item.body),
+             Param::text_or_null(item.dedup_key)});
+        if (!rows) return rows.error();
+        ids.push_back(rows->empty() ? std::nullopt : std::optional<int64_t>(rows->integer(0, 0)));
+      }
+      return ids;
+    });
   }
 
   Result<std::vector<InboxItem>> claim_webhooks(const std::string& owner, int limit,

@@ -215,6 +215,15 @@ struct InboxItem {
   std::string last_error;
 };
 
+// How an integration's webhooks are authenticated (table webhook_endpoints).
+struct WebhookEndpoint {
+  std::string integration_id;
+  std::string auth;            // the mode's name: "token", "hmac-sha256", "standard-webhooks"...
+  crypto::Sealed secrets;      // sealed JSON array of secrets (several while one is rotated)
+  std::string registered_url;  // what the provider was last given; empty: nothing registered
+  Timestamp updated_at{};
+};
+
 // An event for the loyalty module, written with the transaction it announces.
 struct OutboxEvent {
   int64_t id = 0;
@@ -293,7 +302,12 @@ class Store {
                                               Timestamp now) = 0;
   // Deletes the integration with its runs, queues and state; its transactions stay.
   virtual Result<void> delete_integration(const std::string& id) = 0;
-  // Re-seals every credential not sealed with new_key; returns how many were re-sealed.
+  // An integration's webhook authentication; NOT_FOUND when none was set up.
+  virtual Result<WebhookEndpoint> get_webhook_endpoint(const std::string& integration_id) = 0;
+  // Creates or replaces the integration's webhook authentication.
+  virtual Result<void> put_webhook_endpoint(const WebhookEndpoint& endpoint) = 0;
+  // Re-seals every credential and webhook secret not sealed with new_key; returns how many
+  // were re-sealed.
   virtual Result<int64_t> reseal_credentials(std::span<const crypto::MasterKey> old_keys,
                                              const crypto::MasterKey& new_key, Timestamp now) = 0;
 
@@ -352,6 +366,10 @@ class Store {
                                                        Timestamp now) = 0;
   // Returns nullopt when the integration already has an item with this dedup key.
   virtual Result<std::optional<int64_t>> enqueue_webhook(const InboxItem& item) = 0;
+  // Stores several received webhooks with one commit (the server's group commit); for each
+  // item, its id or nullopt as enqueue_webhook. All or none are stored.
+  virtual Result<std::vector<std::optional<int64_t>>> enqueue_webhooks(
+      std::span<const InboxItem> items) = 0;
   virtual Result<std::vector<InboxItem>> claim_webhooks(const std::string& owner, int limit,
                                                         const LeasePolicy& policy,
                                                         Timestamp now) = 0;

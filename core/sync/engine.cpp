@@ -1,8 +1,11 @@
 // The sync engine (see engine.h).
 #include "sync/engine.h"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <utility>
+
+#include "webhooks/auth.h"
 
 namespace crmsync::sync {
 namespace {
@@ -327,6 +330,163 @@ Result<pipeline::Totals> Engine::ingest_webhook(const std::string& integration_i
   return ingest.totals();
 }
 
+Result<int> Engine::process_inbox(int limit) {
+  auto items = store_.claim_webhooks(options_.owner, limit, options_.retry_policy, now());
+  if (!items) return items.error();
+  for (const store::InboxItem& item : *items) {
+    plugin_host::WebhookRequest request;
+    const nlohmann::json headers = nlohmann::json::parse(item.headers_json, nullptr, false);
+    if (headers.is_object()) {
+      for (const auto& [name, value] : headers.items()) {
+        if (!value.is_string()) continue;
+        if (name == "content-type") request.content_type = value.get<std::string>();
+        request.headers.emplace_back(name, value.get<std::string>());
+      }
+    }
+    request.body = item.body;
+    auto done = ingest_webhook(item.integration_id, request);
+    if (done) {
+      if (auto completed =
+              store_.complete_item(store::Queue::inbox, item.id, options_.owner, now());
+          !completed) {
+        return completed.error();
+      }
+      continue;
+    }
+    // A body the connector cannot read stays unreadable: no point in trying again.
+    store::LeasePolicy policy = options_.retry_policy;
+    if (!CRMSYNC_IS_RETRYABLE(done.error().code)) policy.max_attempts = 1;
+    auto status = store_.fail_item(store::Queue::inbox, item.id, options_.owner,
+                                   done.error().message, policy, now());
+    if (!status) return status.error();
+    if (*status != store::ItemStatus::permanently_failed) continue;
+    if (auto loaded = load(item.integration_id)) {
+      log(loaded->integration, store::LogType::error, error_type(done.error().code),
+          "Webhook #" + std::to_string(item.id) + " permanently_failed: " + done.error().message,
+          "");
+    }
+  }
+  return static_cast<int>(items->size());
+}
+
+namespace {
+
+// The stored endpoint's secrets, opened.
+Result<std::vector<std::string>> open_secrets(const store::WebhookEndpoint& endpoint,
+                                              std::span<const crypto::MasterKey> keys) {
+  auto plain = crypto::open(keys, endpoint.secrets);
+  if (!plain) return plain.error();
+  const nlohmann::json list = nlohmann::json::parse(*plain, nullptr, false);
+  if (!list.is_array() || list.empty()) {
+    return fail(CRMSYNC_E_INTERNAL, "the webhook secrets of integration " +
+                                        endpoint.integration_id + " are not a list of strings");
+  }
+  std::vector<std::string> out;
+  for (const auto& secret : list) {
+    if (!secret.is_string()) {
+      return fail(CRMSYNC_E_INTERNAL, "the webhook secrets of integration " +
+                                          endpoint.integration_id + " are not a list of strings");
+    }
+    out.push_back(secret.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<store::WebhookEndpoint> seal_webhook_endpoint(const std::string& integration_id,
+                                                     const config::WebhookConfig& config,
+                                                     const crypto::MasterKey& key,
+                                                     store::Timestamp now) {
+  auto mode = webhooks::parse_auth_mode(config.auth);
+  if (!mode) return mode.error();
+  std::vector<std::string> secrets = config.secrets;
+  if (secrets.empty()) secrets.push_back(webhooks::generate_secret(*mode));
+  for (const std::string& secret : secrets) {
+    if (auto ok = webhooks::check_secret(*mode, secret); !ok) return ok.error();
+  }
+  auto sealed = crypto::seal(key, nlohmann::json(secrets).dump());
+  if (!sealed) return sealed.error();
+  store::WebhookEndpoint endpoint;
+  endpoint.integration_id = integration_id;
+  endpoint.auth = std::string(webhooks::auth_mode_name(*mode));
+  endpoint.secrets = std::move(*sealed);
+  endpoint.updated_at = now;
+  return endpoint;
+}
+
+Result<std::string> Engine::webhook_url(const std::string& integration_id,
+                                        const std::string& public_url) {
+  auto loaded = load(integration_id);
+  if (!loaded) return loaded.error();
+  auto endpoint = store_.get_webhook_endpoint(integration_id);
+  if (!endpoint && endpoint.error().code == CRMSYNC_E_NOT_FOUND) {
+    if (options_.master_keys.empty()) {
+      return fail(CRMSYNC_E_INVALID_CONFIG,
+                  "webhooks need a master key to keep their secret: set secrets.master_key_file "
+                  "or secrets.master_key_env");
+    }
+    auto made = seal_webhook_endpoint(integration_id, config::WebhookConfig{},
+                                      options_.master_keys.front(), now());
+    if (!made) return made.error();
+    if (auto stored = store_.put_webhook_endpoint(*made); !stored) return stored.error();
+    endpoint = std::move(made);
+  }
+  if (!endpoint) return endpoint.error();
+  std::string base = public_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string url = base + "/webhooks/" + loaded->integration.crm_type + "/" + integration_id;
+  // Token endpoints carry their secret in the URL; iikoCloud is given it as its authToken.
+  if (endpoint->auth != "token" && endpoint->auth != "iiko-auth-token") return url;
+  auto secrets = open_secrets(*endpoint, options_.master_keys);
+  if (!secrets) return secrets.error();
+  url += "?token=";
+  for (const unsigned char c : secrets->front()) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      url.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      url += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return url;
+}
+
+Result<bool> Engine::reconcile_webhook(const std::string& integration_id,
+                                       const std::string& public_url) {
+  auto loaded = load(integration_id);
+  if (!loaded) return loaded.error();
+  const store::Integration& integration = loaded->integration;
+  std::string wanted;
+  if (integration.active) {
+    auto url = webhook_url(integration_id, public_url);
+    if (!url) return url.error();
+    wanted = std::move(*url);
+  }
+  auto endpoint = store_.get_webhook_endpoint(integration_id);
+  if (!endpoint) {
+    // An inactive integration that never had an endpoint has nothing registered.
+    if (endpoint.error().code == CRMSYNC_E_NOT_FOUND && wanted.empty()) return false;
+    return endpoint.error();
+  }
+  if (endpoint->registered_url == wanted) return false;
+  auto instance = open_instance(integration, loaded->business);
+  if (!instance) return instance.error();
+  if (auto done = (*instance)->configure_webhook(wanted); !done) {
+    log(integration, store::LogType::error, error_type(done.error().code),
+        std::string(wanted.empty() ? "Webhook removal" : "Webhook registration") +
+            " failed: " + done.error().message,
+        "");
+    return done.error();
+  }
+  endpoint->registered_url = wanted;
+  endpoint->updated_at = now();
+  if (auto stored = store_.put_webhook_endpoint(*endpoint); !stored) return stored.error();
+  log(integration, store::LogType::success, "",
+      wanted.empty() ? "Webhook removed from the CRM" : "Webhook registered with the CRM", "");
+  return true;
+}
+
 Result<int> Engine::process_retries(int limit) {
   auto items = store_.claim_retries(options_.owner, limit, options_.retry_policy, now());
   if (!items) return items.error();
@@ -396,6 +556,35 @@ Result<std::pair<std::string, crypto::Sealed>> seal_settings(
   return std::make_pair(settings.dump(), std::move(sealed));
 }
 
+namespace {
+
+// Stores the config's webhook endpoint of an integration unless the stored one has the same mode
+// and secrets (then its registration is kept as it is). Returns whether it changed.
+Result<bool> register_config_webhook(store::Store& store, const std::string& integration_id,
+                                     const config::WebhookConfig& config,
+                                     std::span<const crypto::MasterKey> keys,
+                                     store::Timestamp now) {
+  if (keys.empty()) {
+    return fail(CRMSYNC_E_INVALID_CONFIG,
+                "webhook secrets need a master key: set secrets.master_key_file or "
+                "secrets.master_key_env");
+  }
+  auto existing = store.get_webhook_endpoint(integration_id);
+  if (!existing && existing.error().code != CRMSYNC_E_NOT_FOUND) return existing.error();
+  if (existing && existing->auth == config.auth) {
+    auto secrets = open_secrets(*existing, keys);
+    // No secrets in the config: keep the generated one.
+    if (secrets && (config.secrets.empty() || *secrets == config.secrets)) return false;
+  }
+  auto endpoint = seal_webhook_endpoint(integration_id, config, keys.front(), now);
+  if (!endpoint) return endpoint.error();
+  if (existing) endpoint->registered_url = existing->registered_url;
+  if (auto stored = store.put_webhook_endpoint(*endpoint); !stored) return stored.error();
+  return true;
+}
+
+}  // namespace
+
 Result<int> register_config_integrations(store::Store& store, const plugin_host::PluginHost& host,
                                          const config::Config& config,
                                          std::span<const crypto::MasterKey> keys,
@@ -445,18 +634,26 @@ Result<int> register_config_integrations(store::Store& store, const plugin_host:
           }
           ++changed;
         }
-        continue;
+      } else {
+        store::Integration integration;
+        integration.id = entry.id;
+        integration.business_id = business.id;
+        integration.crm_type = entry.connector;
+        integration.settings_json = split->first;
+        integration.credentials = split->second;
+        integration.active = entry.active;
+        integration.created_at = integration.updated_at = now;
+        if (auto created = store.create_integration(integration); !created) {
+          return created.error();
+        }
+        ++changed;
       }
-      store::Integration integration;
-      integration.id = entry.id;
-      integration.business_id = business.id;
-      integration.crm_type = entry.connector;
-      integration.settings_json = split->first;
-      integration.credentials = split->second;
-      integration.active = entry.active;
-      integration.created_at = integration.updated_at = now;
-      if (auto created = store.create_integration(integration); !created) return created.error();
-      ++changed;
+      if (entry.webhook) {
+        auto registered = register_config_webhook(store, entry.id, *entry.webhook, keys, now);
+        if (!registered)
+          return fail(registered.error().code, where + ".webhook: " + registered.error().message);
+        if (*registered) ++changed;
+      }
     }
   }
   return changed;

@@ -104,6 +104,22 @@ class Engine {
   // Processes due item-level retries (at most limit); returns how many were handled.
   Result<int> process_retries(int limit);
 
+  // Processes due received webhooks (at most limit) with ingest_webhook. A webhook that cannot
+  // be read (bad body, unknown or disabled integration) fails for good at once with a log line;
+  // a transient failure is retried like other items. Returns how many were handled.
+  Result<int> process_inbox(int limit);
+
+  // The URL the integration's provider must call, public_url/webhooks/<crm_type>/<id>, with
+  // ?token=<secret> for token endpoints. Creates the integration's webhook endpoint first when it
+  // has none: token authentication with a generated secret. Needs a master key for that.
+  Result<std::string> webhook_url(const std::string& integration_id, const std::string& public_url);
+
+  // Brings the provider's webhook registration in line with the integration through the
+  // connector's configure_webhook: an active integration's webhook_url registered, an inactive
+  // one's removed. Does nothing when the stored endpoint says it is so already. Returns whether
+  // anything changed; UNSUPPORTED when the connector cannot register webhooks.
+  Result<bool> reconcile_webhook(const std::string& integration_id, const std::string& public_url);
+
   // Opens an instance of the integration: stored settings merged with its unsealed credentials.
   Result<std::unique_ptr<plugin_host::Instance>> open_instance(
       const store::Integration& integration, const store::Business& business);
@@ -142,6 +158,13 @@ class Engine {
 Result<std::pair<std::string, crypto::Sealed>> seal_settings(
     const plugin_host::Connector& connector, const std::string& settings_json,
     const crypto::MasterKey* key);
+
+// The endpoint for config (its mode and secrets; one secret generated when none is given),
+// sealed under key. Errors: an unknown mode or a secret of the wrong format.
+Result<store::WebhookEndpoint> seal_webhook_endpoint(const std::string& integration_id,
+                                                     const config::WebhookConfig& config,
+                                                     const crypto::MasterKey& key,
+                                                     store::Timestamp now);
 
 // Creates or updates, in the store, the integrations of the config file (their businesses are
 // registered already). Secrets are sealed under keys.front(); a config with secrets and no key

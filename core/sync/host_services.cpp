@@ -93,6 +93,7 @@ Result<plugin_host::HttpResponse> StoreHostServices::http(std::string_view integ
   out.body = request.body;
   out.timeout = std::chrono::milliseconds(request.timeout_ms);
   out.no_retry = request.no_retry;
+  out.sensitive = request.sensitive;
   auto response =
       (*client)->send(out, [this, id = std::string(integration_id)] { return is_cancelled(id); });
   if (!response) return response.error();

@@ -171,9 +171,11 @@ TEST_CASE("ABI v1 struct sizes and field offsets are frozen (x86_64 LP64)") {
   }
 }
 
-TEST_CASE("ABI version macros and error code bands are those of v1.1") {
+TEST_CASE("ABI version macros and error code bands are those of v1.2") {
   CHECK(CRMSYNC_ABI_MAJOR == 1);
-  CHECK(CRMSYNC_ABI_MINOR == 1);
+  CHECK(CRMSYNC_ABI_MINOR == 2);
+  CHECK(CRMSYNC_HTTP_NO_RETRY == 1u);
+  CHECK(CRMSYNC_HTTP_SENSITIVE == 2u);
   CHECK(std::string(CRMSYNC_CONNECTOR_ENTRY_V1_SYMBOL) == "crmsync_connector_entry_v1");
   CHECK(CRMSYNC_IS_RETRYABLE(CRMSYNC_E_UNAVAILABLE));
   CHECK(CRMSYNC_IS_RETRYABLE(CRMSYNC_E_CONFLICT));

@@ -367,6 +367,38 @@ TEST_CASE("secrets never reach log lines or recordings") {
   std::filesystem::remove(recording);
 }
 
+TEST_CASE("a sensitive exchange is recorded and reported without its bodies") {
+  SimProcess sim({"--records", "3"});
+  const auto recording = (std::filesystem::temp_directory_path() /
+                          ("crmsync-http-sensitive-" + std::to_string(getpid()) + ".jsonl"))
+                             .string();
+  std::filesystem::remove(recording);
+  ClientOptions options;
+  options.recording_path = recording;
+  options.retry.max_attempts = 1;
+  VirtualClock clock;
+  auto client = make(options, &clock);
+
+  Request get = yclients(sim, "/records/4564?page=1");
+  get.sensitive = true;
+  auto ok = client->send(get);
+  REQUIRE(ok.ok());
+  REQUIRE(ok->status == 200);
+  CHECK(ok->body.find("total_count") != std::string::npos);  // the connector still gets it
+
+  fault(sim, {{"kind", "http_500"}, {"count", 1}});
+  auto failed = client->send(get);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message.find("HTTP 500") != std::string::npos);
+  CHECK(failed.error().message.find("{") == std::string::npos);
+
+  const std::string recorded = slurp(recording);
+  CHECK(recorded.find("total_count") == std::string::npos);
+  CHECK(recorded.find("bytes withheld]") != std::string::npos);
+  CHECK(recorded.find("page=1") != std::string::npos);
+  std::filesystem::remove(recording);
+}
+
 TEST_CASE("the redactor hides secret-named fields in JSON, forms and headers") {
   crmsync::http::internal::Redactor redactor({"s3cr3t"});
   CHECK(redactor.header_value("Authorization", "Bearer abc") == "[REDACTED]");

@@ -107,7 +107,7 @@ TEST_CASE("each broken connector is refused with its exact reason and the others
           ": missing symbol crmsync_connector_entry_v1 (not a crmsync connector, or "
           "built for another ABI major)",
       so("wrong_major") + ": built for ABI 2, host supports ABI 1",
-      so("newer_minor") + ": needs minor 3 but host has 1",
+      so("newer_minor") + ": needs minor 99 but host has " + std::to_string(CRMSYNC_ABI_MINOR),
       so("small_struct") + ": descriptor struct_size 40 is smaller than v1.0 (136)",
       so("webhook_without_fn") + ": capability WEBHOOK without parse_webhook",
       so("missing") + ": no such file",

@@ -143,7 +143,9 @@ class Provider {
   virtual void advance(SimTime from, SimTime to) = 0;
   // /_admin/records: creates records now; params are provider-specific (company_id, count...).
   virtual Result<Json> add_records(const Json& params, SimTime now) = 0;
-  // /_admin/webhook: the body the CRM would post for params (record ids, status...).
+  // /_admin/webhook: the body the CRM would post for params (record ids, status...): JSON sent
+  // as application/json, or {"content_type", "body" (text), "headers" (optional object)} sent
+  // as that raw body with those headers (form-encoded bodies, providers' auth headers).
   virtual Result<Json> webhook_payload(const Json& params) = 0;
   // /_admin/state: what the CRM holds now that tests want to check (hooks, card balances...).
   virtual Json state() const = 0;

@@ -315,8 +315,21 @@ Reply Simulator::admin(const SimRequest& request) {
     http::Request post;
     post.method = "POST";
     post.url = body["url"].get<std::string>();
-    post.headers = {{"Content-Type", "application/json"}};
-    post.body = payload.value().dump();
+    const Json& wire = payload.value();
+    if (wire.is_object() && wire.contains("content_type") && wire["content_type"].is_string() &&
+        wire.contains("body") && wire["body"].is_string()) {
+      // A body that is not JSON (amoCRM's forms), or sent with the provider's own headers.
+      post.headers = {{"Content-Type", wire["content_type"].get<std::string>()}};
+      if (wire.contains("headers") && wire["headers"].is_object()) {
+        for (const auto& [name, value] : wire["headers"].items()) {
+          if (value.is_string()) post.headers.push_back({name, value.get<std::string>()});
+        }
+      }
+      post.body = wire["body"].get<std::string>();
+    } else {
+      post.headers = {{"Content-Type", "application/json"}};
+      post.body = wire.dump();
+    }
     post.timeout = std::chrono::milliseconds(5000);
     post.no_retry = true;
     auto sent = client.value()->send(post);

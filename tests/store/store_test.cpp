@@ -21,6 +21,8 @@ using namespace std::chrono_literals;
 namespace {
 
 const Timestamp kT0 = Timestamp(1763389800000ms);  // 2025-11-17T14:30:00Z
+// The number of migrations in core/store/migrations.
+constexpr int kSchemaVersion = 2;
 
 // A migrated store on a fresh database, with one business and two integrations.
 template <class B>
@@ -81,14 +83,14 @@ int64_t count(Store& store, const std::string& owner) {
 TEST_CASE_TEMPLATE("open_store migrates a fresh database once", B, CRMSYNC_TEST_BACKENDS) {
   B db;
   auto store = open_store(db.config()).value();
-  CHECK(store->schema_version().value() == 1);
+  CHECK(store->schema_version().value() == kSchemaVersion);
   CHECK(store->migrate().value() == 0);
   auto again = open_store(db.config()).value();
-  CHECK(again->schema_version().value() == 1);
+  CHECK(again->schema_version().value() == kSchemaVersion);
 
   StorageConfig lazy = db.config();
   lazy.migrate_on_open = false;
-  CHECK(open_store(lazy).value()->schema_version().value() == 1);
+  CHECK(open_store(lazy).value()->schema_version().value() == kSchemaVersion);
 }
 
 TEST_CASE_TEMPLATE("concurrent starters migrate once and all succeed", B, CRMSYNC_TEST_BACKENDS) {
@@ -99,7 +101,7 @@ TEST_CASE_TEMPLATE("concurrent starters migrate once and all succeed", B, CRMSYN
     threads.emplace_back([&] {
       auto store = open_store(db.config());
       if (!store) MESSAGE(store.error().message);
-      if (store && store.value()->schema_version().value() == 1) ++opened;
+      if (store && store.value()->schema_version().value() == kSchemaVersion) ++opened;
     });
   }
   for (auto& t : threads) t.join();
@@ -204,6 +206,64 @@ TEST_CASE_TEMPLATE("reseal_credentials moves every credential to the new key", B
   const auto sealed = f.store->get_integration("mindal-yclients").value().credentials;
   CHECK(sealed.key_id == new_key.id);
   CHECK(crypto::open(only_new, sealed).value() == "secret of mindal-yclients");
+}
+
+TEST_CASE_TEMPLATE("webhook endpoints are stored sealed, replaced, and resealed with the rest", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Fixture<B> f;
+  const auto old_key = crypto::parse_master_key(std::string(64, '1')).value();
+  const auto new_key = crypto::parse_master_key(std::string(64, '2')).value();
+  CHECK(f.store->get_webhook_endpoint("mindal-yclients").error().code == CRMSYNC_E_NOT_FOUND);
+  WebhookEndpoint endpoint;
+  endpoint.integration_id = "mindal-yclients";
+  endpoint.auth = "token";
+  endpoint.updated_at = kT0;
+  CHECK(f.store->put_webhook_endpoint(endpoint).error().code == CRMSYNC_E_INVALID_INPUT);
+  endpoint.secrets = crypto::seal(old_key, R"(["s1"])").value();
+  REQUIRE(f.store->put_webhook_endpoint(endpoint));
+  endpoint.auth = "hmac-sha256";
+  endpoint.registered_url = "https://example.com/webhooks/yclients/mindal-yclients";
+  REQUIRE(f.store->put_webhook_endpoint(endpoint));
+  auto stored = f.store->get_webhook_endpoint("mindal-yclients").value();
+  CHECK(stored.auth == "hmac-sha256");
+  CHECK(stored.registered_url == endpoint.registered_url);
+  CHECK(stored.updated_at == kT0);
+
+  const crypto::MasterKey old_keys[] = {old_key};
+  CHECK(f.store->reseal_credentials(old_keys, new_key, kT0).value() == 1);
+  const crypto::MasterKey only_new[] = {new_key};
+  stored = f.store->get_webhook_endpoint("mindal-yclients").value();
+  CHECK(stored.secrets.key_id == new_key.id);
+  CHECK(crypto::open(only_new, stored.secrets).value() == R"(["s1"])");
+  REQUIRE(f.store->delete_integration("mindal-yclients"));
+  CHECK(f.store->get_webhook_endpoint("mindal-yclients").error().code == CRMSYNC_E_NOT_FOUND);
+}
+
+TEST_CASE_TEMPLATE("enqueue_webhooks stores a batch in one commit and skips known dedup keys", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Fixture<B> f;
+  auto item = [](std::string dedup) {
+    InboxItem i;
+    i.integration_id = "mindal-yclients";
+    i.received_at = kT0;
+    i.body = "{}";
+    i.dedup_key = std::move(dedup);
+    return i;
+  };
+  const std::vector<InboxItem> first = {item("a"), item(""), item("")};
+  auto ids = f.store->enqueue_webhooks(first).value();
+  REQUIRE(ids.size() == 3);
+  CHECK((ids[0] && ids[1] && ids[2]));
+  const std::vector<InboxItem> second = {item("a"), item("b")};
+  ids = f.store->enqueue_webhooks(second).value();
+  CHECK_FALSE(ids[0]);
+  CHECK(ids[1]);
+  CHECK(f.db.scalar("SELECT COUNT(*) FROM webhook_inbox") == 4);
+  InboxItem bad = item("c");
+  bad.headers_json = "not json";
+  const std::vector<InboxItem> refused = {item("d"), bad};
+  CHECK(f.store->enqueue_webhooks(refused).error().code == CRMSYNC_E_INVALID_INPUT);
+  CHECK(f.db.scalar("SELECT COUNT(*) FROM webhook_inbox") == 4);
 }
 
 TEST_CASE_TEMPLATE("users match sales by phone, now and when they register later", B,

@@ -29,7 +29,8 @@ Result<plugin_host::HttpResponse> HarnessHostServices::http(
                     .headers = {},
                     .body = request.body,
                     .timeout = std::chrono::milliseconds(request.timeout_ms),
-                    .no_retry = request.no_retry};
+                    .no_retry = request.no_retry,
+                    .sensitive = request.sensitive};
   for (const auto& [name, value] : request.headers) out.headers.push_back({name, value});
   auto sent = client_->send(out);
   if (!sent) return sent.error();

@@ -8,12 +8,17 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
+#include "http/client.h"
 #include "sim_process.h"
 #include "support/loyalty_receiver.h"
+#include "support/ports.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -25,10 +30,12 @@ using crmsync::test::Run;
 using crmsync::test::TempDir;
 
 constexpr const char* kKey = "CRMSYNC_TEST_MASTER_KEY";
+constexpr const char* kWebhookToken = "test-webhook-token-0123456789";
 
 // A working directory with crmsync.yaml for one YCLIENTS integration of Миндаль.
 struct Setup {
   TempDir dir;
+  uint16_t port = crmsync::test::closed_port();  // where serve listens
   explicit Setup(const SimProcess& sim, int page_size = 50, int interval = 300,
                  const std::string& loyalty_url = "") {
     setenv(kKey, std::string(64, 'b').c_str(), 1);
@@ -39,6 +46,7 @@ struct Setup {
         << "secrets: {master_key_env: " << kKey << "}\n"
         << (loyalty_url.empty() ? std::string() : "loyalty: {url: " + loyalty_url + "}\n")
         << "scheduler: {interval: " << interval << ", workers: 2, run_lease: 2}\n"
+        << "server: {listen: 127.0.0.1, port: " << port << "}\n"
         << "businesses:\n"
         << "  - id: mindal\n    name: Миндаль\n"
         << "    integrations:\n"
@@ -49,7 +57,8 @@ struct Setup {
         << "          partner_token: partner-secret\n"
         << "          user_token: user-secret\n"
         << "          base_url: " << sim.url("/yclients") << "\n"
-        << "          page_size: " << page_size << "\n";
+        << "          page_size: " << page_size << "\n"
+        << "        webhook: {auth: token, secrets: [" << kWebhookToken << "]}\n";
   }
   Run crmsync(std::vector<std::string> args) {
     args.insert(args.begin(), CRMSYNC_BINARY);
@@ -209,4 +218,97 @@ TEST_CASE(
   for (std::string line; std::getline(lines, line);) {
     CHECK(nlohmann::json::parse(line, nullptr, false).is_object());
   }
+}
+
+namespace {
+
+// A YCLIENTS webhook event for an attended, paid record with this id.
+std::string yclients_event(int64_t record_id) {
+  std::ifstream in(std::string(CRMSYNC_SHARED_DIR) + "/fixtures/yclients/record-get-response.json");
+  nlohmann::json record = nlohmann::json::parse(in)["data"];
+  record["id"] = record_id;
+  record["attendance"] = 1;
+  return nlohmann::json{{"company_id", 4564},
+                        {"resource", "record"},
+                        {"resource_id", record_id},
+                        {"status", "create"},
+                        {"data", record}}
+      .dump();
+}
+
+// Waits until serve answers /healthz on port.
+bool serving(uint16_t port) {
+  auto client = crmsync::http::Client::create({}).value();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    crmsync::http::Request health;
+    health.url = "http://127.0.0.1:" + std::to_string(port) + "/healthz";
+    auto sent = client->send(health);
+    if (sent && sent->status == 200) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("serve killed -9 under webhook load: every acknowledged webhook is processed once") {
+  SimProcess sim({"--records", "5"});
+  Setup setup(sim);
+  pid_t pid = setup.spawn({"serve"});
+  REQUIRE(serving(setup.port));
+  const std::string url = "http://127.0.0.1:" + std::to_string(setup.port) +
+                          "/webhooks/yclients/mindal-yclients?token=" + kWebhookToken;
+  std::mutex mutex;
+  std::set<int64_t> acknowledged;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 4; ++t) {
+    senders.emplace_back([&, t] {
+      crmsync::http::ClientOptions options;
+      options.retry.max_attempts = 1;
+      auto client = crmsync::http::Client::create(options).value();
+      crmsync::http::Request request;
+      request.method = "POST";
+      request.url = url;
+      request.headers = {{"Content-Type", "application/json"}};
+      request.timeout = 2s;
+      request.no_retry = true;
+      for (int64_t id = 1'000'000 + t * 100'000; !stop; ++id) {
+        request.body = yclients_event(id);
+        auto sent = client->send(request);
+        if (sent && sent->status == 200) {
+          std::lock_guard lock(mutex);
+          acknowledged.insert(id);
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(1500ms);
+  kill(pid, SIGKILL);
+  CHECK(wait_exit(pid) == 128 + SIGKILL);
+  stop = true;
+  for (auto& s : senders) s.join();
+  REQUIRE(acknowledged.size() > 50);
+  const int64_t stored = setup.scalar("SELECT COUNT(*) FROM webhook_inbox");
+  CHECK(stored >= static_cast<int64_t>(acknowledged.size()));
+  CHECK(stored <= static_cast<int64_t>(acknowledged.size()) + 4);  // at most those in flight
+
+  pid = setup.spawn({"serve"});
+  REQUIRE(serving(setup.port));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (setup.scalar("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  kill(pid, SIGTERM);
+  CHECK(wait_exit(pid) == 0);
+  CHECK(setup.scalar("SELECT COUNT(*) FROM webhook_inbox WHERE status <> 'done'") == 0);
+  for (const int64_t id : acknowledged) {
+    CAPTURE(id);
+    CHECK(setup.scalar("SELECT COUNT(*) FROM transactions WHERE external_id = 'YCLIENTS-" +
+                       std::to_string(id) + "'") == 1);
+  }
+  CHECK(setup.scalar("SELECT COUNT(*) FROM transactions WHERE external_id >= 'YCLIENTS-1000000' "
+                     "AND length(external_id) = 16") == stored);
 }

@@ -1,8 +1,10 @@
-// `crmsync serve [--stop-after SECONDS]`: runs the host: scheduled syncs of every active
-// integration, item-level retries and delivery of outbox events to the loyalty module
-// (loyalty.url; without it the events wait in the outbox table), until
-// SIGTERM or SIGINT (or the given time), then stops gracefully: runs in flight get a grace period
-// to finish, the rest are stopped and recorded as abandoned, committed work is kept.
+// `crmsync serve [--stop-after SECONDS]`: runs the host: the HTTP listener (server.listen and
+// server.port) receiving webhooks, the workers mapping them into sales, scheduled syncs of every
+// active integration, item-level retries, webhook registration with the CRMs (when
+// server.public_url is set) and delivery of outbox events to the loyalty module (loyalty.url;
+// without it the events wait in the outbox table), until SIGTERM or SIGINT (or the given time),
+// then stops gracefully: the listener drains requests in flight, runs in flight get a grace
+// period to finish, the rest are stopped and recorded as abandoned, committed work is kept.
 #include <pthread.h>
 #include <signal.h>
 
@@ -14,7 +16,9 @@
 #include "cli/host.h"
 #include "cli/runtime.h"
 #include "loyalty/loyalty.h"
+#include "server/server.h"
 #include "sync/scheduler.h"
+#include "webhooks/receiver.h"
 
 namespace crmsync::cli {
 namespace {
@@ -44,6 +48,48 @@ std::string wait_for_stop(double stop_after_seconds) {
   return received == SIGTERM ? "SIGTERM" : "SIGINT";
 }
 
+// Keeps every integration's webhook registered with its CRM while it is active and removed
+// while it is not, checked at start and every minute. Without a public URL nothing can be
+// registered: integrations that could take webhooks are told to rely on polling.
+void add_webhook_registration(sync::Scheduler& scheduler, Host& host,
+                              const std::string& public_url) {
+  auto webhook_capable = [&host] {
+    std::vector<store::Integration> out;
+    auto integrations = host.store->list_integrations(std::nullopt);
+    if (!integrations) {
+      log_line(CRMSYNC_LOG_ERROR, "", "webhooks: " + integrations.error().message);
+      return out;
+    }
+    for (auto& integration : *integrations) {
+      const plugin_host::Connector* connector = host.plugins->find(integration.crm_type);
+      if (connector && (connector->descriptor().capabilities & CRMSYNC_CAP_WEBHOOK)) {
+        out.push_back(std::move(integration));
+      }
+    }
+    return out;
+  };
+  if (public_url.empty()) {
+    for (const auto& integration : webhook_capable()) {
+      if (integration.active) {
+        log_line(CRMSYNC_LOG_INFO, integration.id,
+                 "webhooks off, polling only (server.public_url is not set)");
+      }
+    }
+    return;
+  }
+  scheduler.add_job({.name = "webhook registration",
+                     .every = std::chrono::minutes(1),
+                     .run = [&host, public_url, webhook_capable] {
+                       for (const auto& integration : webhook_capable()) {
+                         auto changed = host.engine->reconcile_webhook(integration.id, public_url);
+                         if (!changed && changed.error().code != CRMSYNC_E_UNSUPPORTED) {
+                           log_line(CRMSYNC_LOG_WARNING, integration.id,
+                                    "webhook registration: " + changed.error().message);
+                         }
+                       }
+                     }});
+}
+
 int run(const Cli& cli, const Options& options) {
   // Block the stop signals in every thread (threads inherit the mask), so that only
   // wait_for_stop receives them.
@@ -58,6 +104,29 @@ int run(const Cli& cli, const Options& options) {
   auto opened = open_host(*config);
   if (!opened) return report_failure(opened.error().message);
   Host& host = **opened;
+
+  // Webhooks: received and stored durably by the listener, mapped by the inbox workers.
+  webhooks::InboxWorkers inbox(
+      *host.engine, static_cast<int>(config->server.webhook_workers), std::chrono::seconds(1),
+      [](int32_t level, const std::string& line) { log_line(level, "", line); });
+  webhooks::ReceiverOptions receiving;
+  receiving.on_stored = [&inbox] { inbox.wake(); };
+  receiving.log = [](int32_t level, const std::string& line) { log_line(level, "", line); };
+  auto receiver = std::make_unique<webhooks::Receiver>(*host.store, host.keys, receiving);
+  server::Router router;
+  receiver->add_routes(router);
+  router.add("GET", "/healthz", [](server::Request&&, server::Reply reply) {
+    reply(server::Response::json(200, R"({"status":"ok"})"));
+  });
+  server::ServerOptions listening;
+  listening.address = config->server.listen;
+  listening.port = config->server.port;
+  listening.threads = static_cast<int>(config->server.threads);
+  listening.body_limit = config->server.max_body_bytes;
+  auto listener = server::Server::start(listening, std::move(router));
+  if (!listener) return report_failure(listener.error().message);
+  log_line(CRMSYNC_LOG_INFO, "",
+           "listening on " + config->server.listen + ":" + std::to_string((*listener)->port()));
 
   sync::SchedulerOptions schedule;
   schedule.interval = std::chrono::seconds(config->scheduler.interval_seconds);
@@ -90,6 +159,7 @@ int run(const Cli& cli, const Options& options) {
                          }
                        }});
   }
+  add_webhook_registration(scheduler, host, config->server.public_url);
   scheduler.start();
   log_line(CRMSYNC_LOG_INFO, "",
            "serving: syncs every " + std::to_string(config->scheduler.interval_seconds) + " s on " +
@@ -97,6 +167,10 @@ int run(const Cli& cli, const Options& options) {
 
   const std::string why = wait_for_stop(options.stop_after_seconds);
   log_line(CRMSYNC_LOG_INFO, "", "stopping (" + why + ")");
+  // Requests in flight are answered (their webhooks committed) before anything else stops.
+  (*listener)->stop(std::chrono::seconds(5));
+  receiver.reset();
+  inbox.stop();
   scheduler.stop(std::chrono::milliseconds(static_cast<int64_t>(options.grace_seconds * 1000)));
   const sync::SchedulerStats stats = scheduler.stats();
   log_line(CRMSYNC_LOG_INFO, "",

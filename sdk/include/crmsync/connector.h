@@ -47,7 +47,7 @@ extern "C" {
 /* ABI major version: part of the entry symbol's and the structs' names. */
 #define CRMSYNC_ABI_MAJOR 1
 /* ABI minor version of this header: how many append-only revisions major 1 has had. */
-#define CRMSYNC_ABI_MINOR 1
+#define CRMSYNC_ABI_MINOR 2
 
 /* Marks the entry symbol for export. Build connectors with -fvisibility=hidden so that the entry
  * symbol is the only one the library exports. */
@@ -131,6 +131,10 @@ typedef struct crmsync_http_header {
 
 /* Flags of crmsync_http_request_v1.flags. */
 #define CRMSYNC_HTTP_NO_RETRY ((uint32_t)1 << 0) /* non-idempotent request: never resend */
+/* Since 1.2. The exchange carries personal or medical data: the host keeps its bodies out of
+ * recordings, logs and error messages (method, URL and status only). A connector that relies on
+ * it requires minor 2, since an older host ignores the flag. */
+#define CRMSYNC_HTTP_SENSITIVE ((uint32_t)1 << 1)
 
 /* A request the connector asks the host to run. Borrowed for the duration of the http() call.
  * The host adds TLS, timeouts, the integration's rate limit, retries of 429/5xx/timeouts/resets

@@ -85,6 +85,7 @@ struct HttpRequest {
   std::string body;
   uint32_t timeout_ms = 0;
   bool no_retry = false;
+  bool sensitive = false;  // CRMSYNC_HTTP_SENSITIVE: personal or medical data in the bodies
 };
 
 // The host's services bound to one instance. Cheap to copy; valid until the instance closes.
@@ -106,7 +107,8 @@ class Host {
     c_request.header_count = headers.size();
     c_request.body = str(request.body);
     c_request.timeout_ms = request.timeout_ms;
-    c_request.flags = request.no_retry ? CRMSYNC_HTTP_NO_RETRY : 0u;
+    c_request.flags = (request.no_retry ? CRMSYNC_HTTP_NO_RETRY : 0u) |
+                      (request.sensitive ? CRMSYNC_HTTP_SENSITIVE : 0u);
     crmsync_http_response_v1 c_response{};
     c_response.struct_size = sizeof c_response;
     int32_t code = host_->http(ctx_, &c_request, &c_response);

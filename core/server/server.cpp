@@ -1,0 +1,420 @@
+// The HTTP server: one asynchronous session per connection on a pool of I/O threads, each
+// session on its own strand so a reply from another thread is posted back to it.
+#include "server/server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <thread>
+
+namespace crmsync::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+std::optional<std::string_view> Request::header(std::string_view lower_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+Response Response::json(int status, std::string body) {
+  return Response{
+      .status = status, .content_type = "application/json", .headers = {}, .body = std::move(body)};
+}
+
+Response Response::text(int status, std::string body) {
+  return Response{.status = status,
+                  .content_type = "text/plain; charset=utf-8",
+                  .headers = {},
+                  .body = std::move(body)};
+}
+
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> segments;
+  size_t start = 1;  // paths begin with '/'
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    segments.emplace_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return segments;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding of a path or query part ('+' is a space in queries only). Beast parses
+// HTTP but leaves URLs alone, and Boost 1.74 has no URL library: written here.
+std::string percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      const int hi = hex_value(text[i + 1]);
+      const int lo = hex_value(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plus_is_space && text[i] == '+' ? ' ' : text[i]);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    const size_t amp = std::min(query.find('&'), query.size());
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (!pair.empty()) {
+      std::string name = percent_decode(pair.substr(0, eq), true);
+      std::string value =
+          eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1), true);
+      out.emplace(std::move(name), std::move(value));
+    }
+    query.remove_prefix(std::min(amp + 1, query.size()));
+  }
+  return out;
+}
+
+}  // namespace
+
+void Router::add(std::string method, std::string_view pattern, Handler handler) {
+  routes_.push_back({std::move(method), split_path(pattern), std::move(handler)});
+}
+
+const Handler* Router::match(std::string_view method, std::string_view path,
+                             std::map<std::string, std::string>& params, int& status) const {
+  const std::vector<std::string> segments = split_path(path);
+  status = 404;
+  for (const Route& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    std::map<std::string, std::string> captured;
+    bool matched = true;
+    for (size_t i = 0; i < segments.size() && matched; ++i) {
+      const std::string& want = route.segments[i];
+      if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
+        matched = !segments[i].empty();
+        if (matched) captured[want.substr(1, want.size() - 2)] = segments[i];
+      } else {
+        matched = want == segments[i];
+      }
+    }
+    if (!matched) continue;
+    if (route.method != method) {
+      status = 405;
+      continue;
+    }
+    params = std::move(captured);
+    status = 200;
+    return &route.handler;
+  }
+  return nullptr;
+}
+
+class Session;
+
+struct Server::State : std::enable_shared_from_this<Server::State> {
+  ServerOptions options;
+  Router router;
+  asio::io_context io{};
+  tcp::acceptor acceptor{asio::make_strand(io)};
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> connections{0}, requests{0}, too_large{0}, timed_out{0};
+  std::atomic<int64_t> pending{0};  // handlers that have not replied
+  std::mutex mutex;
+  std::condition_variable drained;
+  int busy_sessions = 0;  // sessions between a request's headers and its response written
+  std::list<std::weak_ptr<Session>> sessions;
+  bool stopped = false;
+  bool threads_gone = false;  // replies after this are dropped: nothing would run them
+
+  void accept();
+  void busy_changed(int delta) {
+    std::lock_guard lock(mutex);
+    busy_sessions += delta;
+    if (busy_sessions == 0) drained.notify_all();
+  }
+};
+
+// One client connection: read a request, hand it to its handler, write the reply, repeat while
+// the client keeps the connection alive and the server is not stopping.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<Server::State> state)
+      : stream_(std::move(socket)), state_(std::move(state)) {}
+
+  void start() { read_header(); }
+
+  // Closes the connection if it is waiting for a request (used when the server stops).
+  void close_if_idle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->close();
+    });
+  }
+
+  // Closes the connection whatever it is doing.
+  void close_now() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
+ private:
+  void read_header() {
+    if (state_->stopping) return close();
+    parser_.emplace();
+    parser_->body_limit(state_->options.body_limit);
+    parser_->header_limit(16 * 1024);
+    // The first read waits for an idle keep-alive client; once bytes come, the header timeout.
+    stream_.expires_after(buffer_.size() > 0 || !served_any_ ? state_->options.header_timeout
+                                                             : state_->options.idle_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      if (buffer_.size() > 0) ++state_->timed_out;
+      return close();
+    }
+    if (ec == bhttp::error::body_limit) {
+      set_busy(true);
+      return too_large();
+    }
+    if (ec) return close();
+    set_busy(true);
+    const auto length = parser_->content_length();
+    if (length && *length > state_->options.body_limit) return too_large();
+    stream_.expires_after(state_->options.body_timeout);
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec2, size_t) { self->on_body(ec2); });
+  }
+
+  void on_body(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) return too_large();
+    if (ec == beast::error::timeout) ++state_->timed_out;
+    if (ec) {
+      set_busy(false);
+      return close();
+    }
+    stream_.expires_never();
+    dispatch(parser_->release());
+  }
+
+  void too_large() {
+    ++state_->too_large;
+    keep_alive_ = false;
+    write(Response::json(413, R"({"error":"request body too large"})"), 11);
+  }
+
+  void dispatch(bhttp::request<bhttp::string_body>&& message) {
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    const std::string_view target = request.target;
+    const size_t question = target.find('?');
+    request.path = percent_decode(target.substr(0, question), false);
+    if (question != std::string_view::npos)
+      request.query = parse_query(target.substr(question + 1));
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    beast::error_code ignored;
+    const auto remote = stream_.socket().remote_endpoint(ignored);
+    if (!ignored) request.remote_address = remote.address().to_string();
+
+    int status = 404;
+    const Handler* handler =
+        state_->router.match(request.method, request.path, request.params, status);
+    if (handler == nullptr) {
+      return write(Response::json(status, status == 405 ? R"({"error":"method not allowed"})"
+                                                        : R"({"error":"not found"})"),
+                   version_);
+    }
+    ++state_->pending;
+    // The reply may come from any thread, at most once; it is carried back to this strand.
+    auto replied = std::make_shared<std::atomic<bool>>(false);
+    Reply reply = [self = shared_from_this(), replied](Response response) {
+      if (replied->exchange(true)) return;
+      --self->state_->pending;
+      std::lock_guard lock(self->state_->mutex);
+      if (self->state_->threads_gone) return;
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->write(std::move(response), self->version_);
+      });
+    };
+    (*handler)(std::move(request), std::move(reply));
+  }
+
+  void write(Response response, unsigned version) {
+    auto message = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(response.status), version);
+    message->set(bhttp::field::server, "crmsync");
+    message->set(bhttp::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) message->set(name, value);
+    message->body() = std::move(response.body);
+    message->keep_alive(keep_alive_ && !state_->stopping);
+    message->prepare_payload();
+    ++state_->requests;
+    stream_.expires_after(state_->options.body_timeout);
+    bhttp::async_write(stream_, *message,
+                       [self = shared_from_this(), message](beast::error_code ec, size_t) {
+                         self->served_any_ = true;
+                         self->set_busy(false);
+                         if (ec || !message->keep_alive()) return self->close();
+                         self->read_header();
+                       });
+  }
+
+  void set_busy(bool busy) {
+    if (busy == busy_) return;
+    busy_ = busy;
+    state_->busy_changed(busy ? 1 : -1);
+  }
+
+  void close() {
+    set_busy(false);
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<Server::State> state_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bool keep_alive_ = false;
+  bool busy_ = false;
+  bool served_any_ = false;
+  unsigned version_ = 11;
+};
+
+void Server::State::accept() {
+  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    if (!ec && !stopping) {
+      ++connections;
+      auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+      {
+        std::lock_guard lock(mutex);
+        sessions.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
+        sessions.push_back(session);
+      }
+      session->start();
+    }
+    if (acceptor.is_open() && !stopping) accept();
+  });
+}
+
+Server::Server(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Router router) {
+  auto state = std::make_shared<State>();
+  state->options = options;
+  state->router = std::move(router);
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(options.address, ec);
+  if (ec) return fail(CRMSYNC_E_INVALID_CONFIG, "bad listen address '" + options.address + "'");
+  const tcp::endpoint endpoint(address, options.port);
+  auto& acceptor = state->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return fail(CRMSYNC_E_UNAVAILABLE, "cannot listen on " + options.address + ":" +
+                                           std::to_string(options.port) + ": " + ec.message());
+  }
+  std::unique_ptr<Server> server(new Server(state));
+  state->accept();
+  for (int i = 0; i < std::max(1, options.threads); ++i) {
+    state->threads.emplace_back([state] { state->io.run(); });
+  }
+  return server;
+}
+
+Server::~Server() {
+  stop(std::chrono::milliseconds(0));
+}
+
+uint16_t Server::port() const {
+  beast::error_code ec;
+  return state_->acceptor.local_endpoint(ec).port();
+}
+
+void Server::stop(std::chrono::milliseconds grace) {
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.stopped) return;
+    s.stopped = true;
+  }
+  s.stopping = true;
+  asio::post(s.acceptor.get_executor(), [&s] {
+    beast::error_code ignored;
+    s.acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<Session>> alive;
+  {
+    std::lock_guard lock(s.mutex);
+    for (auto& weak : s.sessions) {
+      if (auto session = weak.lock()) alive.push_back(std::move(session));
+    }
+  }
+  for (auto& session : alive) session->close_if_idle();
+  {
+    std::unique_lock lock(s.mutex);
+    s.drained.wait_for(lock, grace, [&s] { return s.busy_sessions == 0; });
+  }
+  for (auto& session : alive) session->close_now();
+  alive.clear();
+  // With the acceptor and every socket closed the threads run out of work and return; a reply
+  // that comes later finds threads_gone and is dropped, so no handler is left holding a session.
+  for (auto& thread : s.threads) {
+    if (thread.joinable()) thread.join();
+  }
+  {
+    std::lock_guard lock(s.mutex);
+    s.threads_gone = true;
+  }
+  s.io.restart();
+  s.io.poll();
+}
+
+ServerStats Server::stats() const {
+  return ServerStats{
+      .connections = state_->connections,
+      .requests = state_->requests,
+      .too_large = state_->too_large,
+      .timed_out = state_->timed_out,
+      .handler_pending = static_cast<uint64_t>(std::max<int64_t>(0, state_->pending))};
+}
+
+}  // namespace crmsync::server

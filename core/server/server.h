@@ -1,0 +1,127 @@
+// The HTTP/1.1 server of `crmsync serve` (Boost.Beast on Boost.Asio): keep-alive connections,
+// a bounded request body (413 above it), header and body read timeouts so a slow client cannot
+// hold a connection open, routes matched by method and path segments, handlers that may answer
+// later from another thread (the webhook receiver answers once its request is durably stored),
+// and a graceful stop that lets requests in flight finish.
+#ifndef CRMSYNC_CORE_SERVER_SERVER_H
+#define CRMSYNC_CORE_SERVER_SERVER_H
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace crmsync::server {
+
+// A request as handlers see it.
+struct Request {
+  std::string method;                                        // "GET", "POST"...
+  std::string target;                                        // as received: path and query
+  std::string path;                                          // percent-decoded, no query
+  std::map<std::string, std::string> query;                  // percent-decoded
+  std::map<std::string, std::string> params;                 // the route's {name} captures
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;
+
+  // The first header with this lower-case name.
+  std::optional<std::string_view> header(std::string_view lower_name) const;
+};
+
+// What a handler answers.
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  // A JSON body (already serialized).
+  static Response json(int status, std::string body);
+  // A plain-text body.
+  static Response text(int status, std::string body);
+};
+
+// Sends the answer. Call it exactly once, from any thread, at any time after the handler got it.
+using Reply = std::function<void(Response)>;
+// Handles one request. Runs on a server thread: do slow work elsewhere and reply from there.
+using Handler = std::function<void(Request&& request, Reply reply)>;
+
+// Routes by method and path. A pattern's "{name}" segment captures one non-empty segment into
+// Request::params. A path that matches no pattern is 404; one that matches another method is 405.
+class Router {
+ public:
+  void add(std::string method, std::string_view pattern, Handler handler);
+
+  // The handler for method and path, with its captures; nullptr with status 404 or 405.
+  const Handler* match(std::string_view method, std::string_view path,
+                       std::map<std::string, std::string>& params, int& status) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+// Listener settings.
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port (see Server::port)
+  int threads = 2;       // I/O threads
+  size_t body_limit = 1 << 20;
+  // The request line and headers must arrive within header_timeout, the body within
+  // body_timeout after them; an idle keep-alive connection closes after idle_timeout.
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+};
+
+// Counters of what the server did since it started.
+struct ServerStats {
+  uint64_t connections = 0;      // accepted
+  uint64_t requests = 0;         // answered (any status)
+  uint64_t too_large = 0;        // 413
+  uint64_t timed_out = 0;        // connections closed for a slow request
+  uint64_t handler_pending = 0;  // requests whose handler has not replied yet
+};
+
+// A running server. Thread-safe.
+class Server {
+ public:
+  // Binds and starts serving on options.threads threads. Errors: the address cannot be bound.
+  static Result<std::unique_ptr<Server>> start(const ServerOptions& options, Router router);
+  // Stops (as stop(0)) if still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port (useful with port 0).
+  uint16_t port() const;
+
+  // Stops accepting, closes idle connections, lets requests in flight finish and answer (with
+  // Connection: close) for up to grace, then closes everything and joins the threads.
+  // Idempotent.
+  void stop(std::chrono::milliseconds grace);
+
+  ServerStats stats() const;
+
+  struct State;  // private; public for the implementation's sessions
+
+ private:
+  explicit Server(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace crmsync::server
+
+#endif  // CRMSYNC_CORE_SERVER_SERVER_H

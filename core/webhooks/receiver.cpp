@@ -1,0 +1,250 @@
+// The webhook receiver and the inbox workers (see receiver.h).
+#include "webhooks/receiver.h"
+
+#include <nlohmann/json.hpp>
+
+#include <utility>
+
+namespace crmsync::webhooks {
+namespace {
+
+store::Timestamp system_now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+// The headers kept with a stored webhook: what connectors read. Credentials (signatures,
+// tokens, Authorization) are never stored.
+constexpr const char* kKeptHeaders[] = {"content-type", "user-agent", "webhook-id",
+                                        "webhook-timestamp"};
+
+server::Response status_json(int status, const char* body) {
+  return server::Response::json(status, body);
+}
+
+}  // namespace
+
+Receiver::Receiver(store::Store& store, std::vector<crypto::MasterKey> keys,
+                   ReceiverOptions options)
+    : store_(store), keys_(std::move(keys)), options_(std::move(options)) {
+  if (!options_.now) options_.now = system_now;
+  if (options_.max_batch == 0) options_.max_batch = 1;
+  committer_ = std::thread([this] { commit_loop(); });
+}
+
+Receiver::~Receiver() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_ready_.notify_all();
+  committer_.join();
+}
+
+void Receiver::add_routes(server::Router& router) {
+  router.add("POST", "/webhooks/{crm_type}/{integration_id}",
+             [this](server::Request&& request, server::Reply reply) {
+               handle(std::move(request), std::move(reply));
+             });
+}
+
+void Receiver::log(int32_t level, const std::string& message) const {
+  if (options_.log) options_.log(level, message);
+}
+
+std::optional<Receiver::Endpoint> Receiver::load_endpoint(const std::string& integration_id) {
+  auto integration = store_.get_integration(integration_id);
+  if (!integration) {
+    if (integration.error().code != CRMSYNC_E_NOT_FOUND) {
+      log(CRMSYNC_LOG_ERROR, "webhooks: " + integration.error().message);
+    }
+    return std::nullopt;
+  }
+  if (!integration->active) return std::nullopt;
+  auto stored = store_.get_webhook_endpoint(integration_id);
+  if (!stored) {
+    if (stored.error().code != CRMSYNC_E_NOT_FOUND) {
+      log(CRMSYNC_LOG_ERROR, "webhooks: " + stored.error().message);
+    }
+    return std::nullopt;
+  }
+  auto mode = parse_auth_mode(stored->auth);
+  auto plain = crypto::open(keys_, stored->secrets);
+  const nlohmann::json secrets =
+      plain ? nlohmann::json::parse(*plain, nullptr, false) : nlohmann::json();
+  if (!mode || !secrets.is_array()) {
+    log(CRMSYNC_LOG_ERROR, "webhooks: the endpoint of integration " + integration_id +
+                               " cannot be used: " +
+                               (!mode   ? mode.error().message
+                                : plain ? std::string("its secrets are not a list")
+                                        : plain.error().message));
+    return std::nullopt;
+  }
+  Endpoint endpoint{.crm_type = integration->crm_type, .mode = *mode, .secrets = {}};
+  for (const auto& secret : secrets) {
+    if (secret.is_string()) endpoint.secrets.push_back(secret.get<std::string>());
+  }
+  return endpoint;
+}
+
+std::optional<Receiver::Endpoint> Receiver::endpoint(const std::string& integration_id) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(cache_mutex_);
+    auto it = cache_.find(integration_id);
+    if (it != cache_.end() && it->second.expires > now) return it->second.endpoint;
+  }
+  // Looked up outside the lock: two requests may both load it, which is harmless.
+  std::optional<Endpoint> loaded = load_endpoint(integration_id);
+  std::lock_guard lock(cache_mutex_);
+  // Unknown ids from the Internet must not grow the cache without bound.
+  if (cache_.size() > 100'000) cache_.clear();
+  cache_[integration_id] = Cached{loaded, now + options_.endpoint_ttl};
+  return loaded;
+}
+
+void Receiver::handle(server::Request&& request, server::Reply reply) {
+  const std::string& integration_id = request.params["integration_id"];
+  const std::optional<Endpoint> found = endpoint(integration_id);
+  // Unknown type, unknown or disabled integration: the same answer, so a caller learns nothing.
+  if (!found || found->crm_type != request.params["crm_type"]) {
+    ++not_found_;
+    return reply(status_json(404, R"({"error":"not found"})"));
+  }
+  Incoming incoming;
+  incoming.body = request.body;
+  incoming.header = [&request](std::string_view name) { return request.header(name); };
+  if (auto token = request.query.find("token"); token != request.query.end()) {
+    incoming.query_token = token->second;
+  }
+  incoming.now = std::chrono::time_point_cast<std::chrono::seconds>(options_.now());
+  const Verdict verdict = authenticate(found->mode, found->secrets, incoming);
+  if (!verdict.ok) {
+    ++unauthorized_;
+    log(CRMSYNC_LOG_WARNING, "webhooks: refused a request for integration " + integration_id +
+                              " from " + request.remote_address + ": " + verdict.reason);
+    return reply(status_json(401, R"({"error":"unauthorized"})"));
+  }
+  Pending pending;
+  pending.item.integration_id = integration_id;
+  pending.item.received_at = options_.now();
+  nlohmann::json headers = nlohmann::json::object();
+  for (const char* name : kKeptHeaders) {
+    if (auto value = request.header(name)) headers[name] = std::string(*value);
+  }
+  pending.item.headers_json =
+      headers.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  pending.item.body = std::move(request.body);
+  pending.item.dedup_key = verdict.dedup_key;
+  pending.reply = std::move(reply);
+  {
+    std::lock_guard lock(queue_mutex_);
+    queue_.push_back(std::move(pending));
+  }
+  queue_ready_.notify_one();
+}
+
+void Receiver::commit_loop() {
+  std::vector<Pending> batch;
+  std::vector<store::InboxItem> items;
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock lock(queue_mutex_);
+      queue_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything was answered
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    items.clear();
+    for (Pending& pending : batch) items.push_back(std::move(pending.item));
+    auto stored = store_.enqueue_webhooks(items);
+    ++commits_;
+    if (!stored) {
+      unavailable_ += batch.size();
+      log(CRMSYNC_LOG_ERROR, "webhooks: could not store " + std::to_string(batch.size()) +
+                                 " webhooks: " + stored.error().message);
+      for (Pending& pending : batch) {
+        server::Response response = status_json(503, R"({"error":"try again later"})");
+        response.headers.emplace_back("Retry-After", "5");
+        pending.reply(std::move(response));
+      }
+      continue;
+    }
+    if (options_.on_stored) options_.on_stored();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if ((*stored)[i]) {
+        ++accepted_;
+        batch[i].reply(status_json(200, R"({"status":"accepted"})"));
+      } else {
+        ++duplicates_;
+        batch[i].reply(status_json(200, R"({"status":"duplicate"})"));
+      }
+    }
+  }
+}
+
+ReceiverStats Receiver::stats() const {
+  return ReceiverStats{.accepted = accepted_,
+                       .duplicates = duplicates_,
+                       .unauthorized = unauthorized_,
+                       .not_found = not_found_,
+                       .unavailable = unavailable_,
+                       .commits = commits_};
+}
+
+InboxWorkers::InboxWorkers(sync::Engine& engine, int threads, std::chrono::milliseconds poll,
+                           std::function<void(int32_t, const std::string&)> log)
+    : engine_(engine), poll_(poll), log_(std::move(log)) {
+  for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { loop(); });
+}
+
+InboxWorkers::~InboxWorkers() {
+  stop();
+}
+
+void InboxWorkers::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    ++wakes_;
+  }
+  wake_.notify_all();
+}
+
+void InboxWorkers::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+void InboxWorkers::loop() {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, poll_, [&] { return stopping_ || wakes_ != seen; });
+      if (stopping_) return;
+      seen = wakes_;
+    }
+    // Drain what is due; each claim leases its items, so workers never share one.
+    for (;;) {
+      auto handled = engine_.process_inbox(16);
+      if (!handled) {
+        if (log_) log_(CRMSYNC_LOG_ERROR, "webhooks: inbox: " + handled.error().message);
+        break;
+      }
+      processed_ += static_cast<uint64_t>(*handled);
+      if (*handled == 0) break;
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+  }
+}
+
+}  // namespace crmsync::webhooks

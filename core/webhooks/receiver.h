@@ -1,0 +1,145 @@
+// The webhook receiver (DESIGN §7): the handler of POST /webhooks/{crm_type}/{integration_id}.
+// It finds the integration's endpoint, authenticates the request, and acknowledges it only once
+// it is committed to webhook_inbox. Requests arriving together are committed together (group
+// commit: one transaction and one fsync for many), so durability does not cost throughput.
+// Workers (InboxWorkers) then map the stored webhooks through the engine.
+#ifndef CRMSYNC_CORE_WEBHOOKS_RECEIVER_H
+#define CRMSYNC_CORE_WEBHOOKS_RECEIVER_H
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/crypto.h"
+#include "server/server.h"
+#include "store/store.h"
+#include "sync/engine.h"
+#include "webhooks/auth.h"
+
+namespace crmsync::webhooks {
+
+// How the receiver behaves.
+struct ReceiverOptions {
+  std::function<store::Timestamp()> now;  // the clock; defaults to the system clock
+  // How long a looked-up endpoint (or its absence) is trusted before the store is asked again:
+  // a disabled integration or a rotated secret takes effect within this.
+  std::chrono::milliseconds endpoint_ttl{2000};
+  size_t max_batch = 512;  // inbox rows per group commit
+  // Called after each commit that stored something (wakes the workers).
+  std::function<void()> on_stored;
+  // Process log (level as CRMSYNC_LOG_*); never given a secret.
+  std::function<void(int32_t level, const std::string& message)> log;
+};
+
+// What the receiver did since it started.
+struct ReceiverStats {
+  uint64_t accepted = 0;      // stored and acknowledged
+  uint64_t duplicates = 0;    // acknowledged again without a second row (replayed ids)
+  uint64_t unauthorized = 0;  // 401
+  uint64_t not_found = 0;     // 404: unknown or disabled integration, wrong type, no endpoint
+  uint64_t unavailable = 0;   // 503: the store could not commit
+  uint64_t commits = 0;       // group commits
+};
+
+// The handler. Thread-safe; the server calls it from its I/O threads.
+class Receiver {
+ public:
+  // store must outlive the receiver; keys open the endpoints' sealed secrets.
+  Receiver(store::Store& store, std::vector<crypto::MasterKey> keys, ReceiverOptions options);
+  // Commits what is queued, answers it, and stops the committer.
+  ~Receiver();
+  Receiver(const Receiver&) = delete;
+  Receiver& operator=(const Receiver&) = delete;
+
+  // Handles POST /webhooks/{crm_type}/{integration_id}.
+  void handle(server::Request&& request, server::Reply reply);
+
+  // Adds the route to router; the receiver must outlive the server.
+  void add_routes(server::Router& router);
+
+  ReceiverStats stats() const;
+
+ private:
+  // An integration's endpoint as the receiver needs it.
+  struct Endpoint {
+    std::string crm_type;
+    AuthMode mode = AuthMode::token;
+    std::vector<std::string> secrets;
+  };
+  struct Cached {
+    std::optional<Endpoint> endpoint;  // nullopt: answer 404
+    std::chrono::steady_clock::time_point expires;
+  };
+  struct Pending {
+    store::InboxItem item;
+    server::Reply reply;
+  };
+
+  std::optional<Endpoint> endpoint(const std::string& integration_id);
+  std::optional<Endpoint> load_endpoint(const std::string& integration_id);
+  void commit_loop();
+  void log(int32_t level, const std::string& message) const;
+
+  store::Store& store_;
+  std::vector<crypto::MasterKey> keys_;
+  ReceiverOptions options_;
+
+  std::mutex cache_mutex_;
+  std::map<std::string, Cached> cache_;
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_ready_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+
+  std::atomic<uint64_t> accepted_{0}, duplicates_{0}, unauthorized_{0}, not_found_{0},
+      unavailable_{0}, commits_{0};
+  std::thread committer_;
+};
+
+// Threads that process the inbox through the engine: woken by wake() (the receiver's on_stored)
+// and at least every poll interval, for items of other hosts and retries that came due.
+class InboxWorkers {
+ public:
+  // engine must outlive the workers. log gets failures of the store (level, message).
+  InboxWorkers(sync::Engine& engine, int threads, std::chrono::milliseconds poll,
+               std::function<void(int32_t, const std::string&)> log);
+  // Stops (see stop).
+  ~InboxWorkers();
+  InboxWorkers(const InboxWorkers&) = delete;
+  InboxWorkers& operator=(const InboxWorkers&) = delete;
+
+  // Something was stored: process it now.
+  void wake();
+  // Lets the current batches finish and joins the threads. Idempotent.
+  void stop();
+  // Items handled so far.
+  uint64_t processed() const { return processed_; }
+
+ private:
+  void loop();
+
+  sync::Engine& engine_;
+  std::chrono::milliseconds poll_;
+  std::function<void(int32_t, const std::string&)> log_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  uint64_t wakes_ = 0;
+  bool stopping_ = false;
+  std::atomic<uint64_t> processed_{0};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace crmsync::webhooks
+
+#endif  // CRMSYNC_CORE_WEBHOOKS_RECEIVER_H

@@ -1,0 +1,420 @@
+// Webhook ingestion end to end: the Beast server (routes, keep-alive, body limit, timeouts,
+// graceful stop), the receiver's authentication and group commit into a real store (SQLite and
+// PostgreSQL), the inbox workers turning stored webhooks into sales through the YCLIENTS
+// connector, and webhook registration with the CRM through crmsim.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "crypto/crypto.h"
+#include "http/client.h"
+#include "server/server.h"
+#include "sim_process.h"
+#include "support/backends.h"
+#include "support/engine_world.h"
+#include "webhooks/receiver.h"
+
+namespace {
+
+using namespace crmsync;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test::test_key;
+using test::World;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP over a socket, for what a well-behaved client library would not do.
+// ---------------------------------------------------------------------------------------------
+
+struct RawClient {
+  asio::io_context io;
+  tcp::socket socket{io};
+
+  explicit RawClient(uint16_t port) {
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  void send(const std::string& bytes) { asio::write(socket, asio::buffer(bytes)); }
+  // Reads one response (headers and a Content-Length body); "" when the server closed.
+  std::string read_response() {
+    std::string data;
+    char chunk[4096];
+    boost::system::error_code ec;
+    for (;;) {
+      const size_t header_end = data.find("\r\n\r\n");
+      if (header_end != std::string::npos) {
+        const size_t at = data.find("Content-Length: ");
+        const size_t length = at == std::string::npos ? 0 : std::stoul(data.substr(at + 16));
+        if (data.size() >= header_end + 4 + length) return data.substr(0, header_end + 4 + length);
+      }
+      const size_t n = socket.read_some(asio::buffer(chunk), ec);
+      if (ec) return data;
+      data.append(chunk, n);
+    }
+  }
+  // True when the server closes the connection within timeout.
+  bool closed_within(std::chrono::milliseconds timeout) {
+    socket.non_blocking(true);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char byte;
+    while (std::chrono::steady_clock::now() < deadline) {
+      boost::system::error_code ec;
+      socket.read_some(asio::buffer(&byte, 1), ec);
+      if (ec && ec != asio::error::would_block) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+};
+
+std::string post(const std::string& path, const std::string& body, bool keep_alive = true) {
+  return "POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" +
+         (keep_alive ? "" : "Connection: close\r\n") +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+int status_of(const std::string& response) {
+  return response.size() > 12 ? std::stoi(response.substr(9, 3)) : 0;
+}
+
+server::ServerOptions options_on_any_port() {
+  server::ServerOptions options;
+  options.port = 0;
+  return options;
+}
+
+server::Router echo_router() {
+  server::Router router;
+  router.add("POST", "/echo/{word}", [](server::Request&& request, server::Reply reply) {
+    reply(server::Response::json(
+        200,
+        json{{"word", request.params["word"]}, {"body", request.body}, {"q", request.query["q"]}}
+            .dump()));
+  });
+  return router;
+}
+
+TEST_CASE("server: routes with captures, 404 and 405, several requests on one connection") {
+  auto server = server::Server::start(options_on_any_port(), echo_router()).value();
+  RawClient client(server->port());
+  client.send(post("/echo/h%C3%A9llo?q=a+b%21", "one"));
+  const std::string first = client.read_response();
+  CHECK(status_of(first) == 200);
+  const json answer = json::parse(first.substr(first.find("\r\n\r\n") + 4));
+  CHECK(answer["word"] == "héllo");
+  CHECK(answer["q"] == "a b!");
+  CHECK(answer["body"] == "one");
+  client.send(post("/nowhere", ""));
+  CHECK(status_of(client.read_response()) == 404);
+  client.send("GET /echo/x HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  CHECK(status_of(client.read_response()) == 405);
+  CHECK(server->stats().connections == 1);
+  CHECK(server->stats().requests == 3);
+}
+
+TEST_CASE("server: a body over the limit gets 413 and the connection closes") {
+  server::ServerOptions options = options_on_any_port();
+  options.body_limit = 1024;
+  auto server = server::Server::start(options, echo_router()).value();
+  RawClient client(server->port());
+  client.send(post("/echo/big", std::string(2000, 'x')));
+  CHECK(status_of(client.read_response()) == 413);
+  CHECK(client.closed_within(1s));
+  CHECK(server->stats().too_large == 1);
+
+  RawClient fits(server->port());
+  fits.send(post("/echo/small", std::string(1000, 'x')));
+  CHECK(status_of(fits.read_response()) == 200);
+}
+
+TEST_CASE("server: a client that stalls in its headers or body is cut off") {
+  server::ServerOptions options = options_on_any_port();
+  options.header_timeout = 300ms;
+  options.body_timeout = 300ms;
+  auto server = server::Server::start(options, echo_router()).value();
+  RawClient headers(server->port());
+  headers.send("POST /echo/slow HTTP/1.1\r\nHost: loc");
+  CHECK(headers.closed_within(2s));
+  RawClient body(server->port());
+  body.send("POST /echo/slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc");
+  CHECK(body.closed_within(2s));
+  CHECK(server->stats().timed_out == 2);
+  // Meanwhile others are served.
+  RawClient other(server->port());
+  other.send(post("/echo/fast", "ok"));
+  CHECK(status_of(other.read_response()) == 200);
+}
+
+TEST_CASE("server: stopping lets a request in flight finish and closes idle connections") {
+  server::Router router;
+  std::vector<std::thread> late;
+  router.add("POST", "/slow", [&late](server::Request&&, server::Reply reply) {
+    late.emplace_back([reply = std::move(reply)] {
+      std::this_thread::sleep_for(300ms);
+      reply(server::Response::json(200, R"({"done":true})"));
+    });
+  });
+  auto server = server::Server::start(options_on_any_port(), std::move(router)).value();
+  RawClient idle(server->port());
+  RawClient busy(server->port());
+  busy.send(post("/slow", ""));
+  std::this_thread::sleep_for(100ms);
+  std::thread stopper([&] { server->stop(5s); });
+  const std::string answer = busy.read_response();
+  CHECK(status_of(answer) == 200);
+  CHECK(answer.find("Connection: close") != std::string::npos);
+  CHECK(idle.closed_within(2s));
+  stopper.join();
+  for (auto& t : late) t.join();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The receiver in a host: store, engine, server, workers.
+// ---------------------------------------------------------------------------------------------
+
+// A record of the YCLIENTS fixture, attended and paid, with its own id and phone.
+json yclients_event(int64_t record_id) {
+  std::ifstream in(std::string(CRMSYNC_SHARED_DIR) + "/fixtures/yclients/record-get-response.json");
+  json record = json::parse(in)["data"];
+  record["id"] = record_id;
+  record["attendance"] = 1;
+  record["client"]["phone"] = "7916" + std::to_string(1000000 + record_id % 1000000);
+  return {{"company_id", 4564},
+          {"resource", "record"},
+          {"resource_id", record_id},
+          {"status", "create"},
+          {"data", record}};
+}
+
+http::Request json_post(const std::string& url, const std::string& body,
+                        std::vector<http::Header> headers = {}) {
+  http::Request request;
+  request.method = "POST";
+  request.url = url;
+  request.headers = std::move(headers);
+  request.headers.push_back({"Content-Type", "application/json"});
+  request.body = body;
+  request.timeout = 5s;
+  return request;
+}
+
+template <class B>
+struct Receiving {
+  World<B> world;
+  std::unique_ptr<webhooks::InboxWorkers> workers;
+  std::unique_ptr<webhooks::Receiver> receiver;
+  std::unique_ptr<server::Server> server;
+  std::unique_ptr<http::Client> client = http::Client::create({}).value();
+
+  Receiving() {
+    world.add("mindal-yclients", "yclients",
+              {{"company_id", 4564}, {"partner_token", "p"}, {"user_token", "u"}});
+    workers = std::make_unique<webhooks::InboxWorkers>(*world.engine, 2, 1s, nullptr);
+    webhooks::ReceiverOptions options;
+    options.now = [this] { return world.clock.now(); };
+    options.endpoint_ttl = 0ms;  // tests change endpoints between requests
+    options.on_stored = [this] { workers->wake(); };
+    receiver = std::make_unique<webhooks::Receiver>(
+        *world.store, std::vector<crypto::MasterKey>{test_key()}, options);
+    server::Router router;
+    receiver->add_routes(router);
+    server = server::Server::start(options_on_any_port(), std::move(router)).value();
+  }
+  ~Receiving() {
+    server->stop(1s);
+    receiver.reset();
+    workers->stop();
+  }
+
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(server->port()); }
+
+  // Sets the integration's endpoint to mode with secrets.
+  void set_endpoint(const std::string& mode, std::vector<std::string> secrets) {
+    auto endpoint = sync::seal_webhook_endpoint("mindal-yclients", {mode, std::move(secrets)},
+                                                test_key(), world.clock.now())
+                        .value();
+    REQUIRE(world.store->put_webhook_endpoint(endpoint));
+  }
+
+  http::Response send(const std::string& url, const std::string& body,
+                      std::vector<http::Header> headers = {}) {
+    return client->send(json_post(url, body, std::move(headers))).value();
+  }
+
+  int64_t inbox(const std::string& where = "1=1") {
+    return world.count("SELECT COUNT(*) FROM webhook_inbox WHERE " + where);
+  }
+  int64_t sales() { return world.count("SELECT COUNT(*) FROM transactions"); }
+
+  // Waits until what counts reaches want (or 5 s pass); returns how long it took.
+  std::chrono::milliseconds wait_for(const std::function<int64_t()>& what, int64_t want) {
+    const auto start = std::chrono::steady_clock::now();
+    while (what() < want && std::chrono::steady_clock::now() - start < 5s) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
+  }
+};
+
+TEST_CASE_TEMPLATE("a YCLIENTS webhook with its token is stored, acknowledged and a sale in < 1 s",
+                   B, CRMSYNC_TEST_BACKENDS) {
+  Receiving<B> host;
+  const std::string url = host.world.engine->webhook_url("mindal-yclients", host.base()).value();
+  CHECK(url.find(host.base() + "/webhooks/yclients/mindal-yclients?token=") == 0);
+  const auto response = host.send(url, yclients_event(101).dump());
+  CHECK(response.status == 200);
+  CHECK(host.inbox() == 1);  // committed before the answer
+  const auto took = host.wait_for([&] { return host.sales(); }, 1);
+  CHECK(host.sales() == 1);
+  CHECK(took < 1s);
+  host.wait_for([&] { return host.inbox("status = 'done'"); }, 1);
+  CHECK(host.inbox("status = 'done'") == 1);
+  CHECK(host.world.count("SELECT COUNT(*) FROM transactions WHERE external_id = 'YCLIENTS-101'") ==
+        1);
+  // Neither the token nor the URL is kept with the stored webhook.
+  const std::string token = url.substr(url.find("token=") + 6);
+  CHECK(host.world.count("SELECT COUNT(*) FROM webhook_inbox WHERE CAST(headers AS TEXT) LIKE '%" + token +
+                         "%'") == 0);
+  CHECK(host.receiver->stats().accepted == 1);
+}
+
+TEST_CASE("token: a wrong or missing token is 401; unknown, mistyped or disabled is 404") {
+  Receiving<test::Sqlite> host;
+  const std::string url = host.world.engine->webhook_url("mindal-yclients", host.base()).value();
+  const std::string body = yclients_event(7).dump();
+  const std::string path = "/webhooks/yclients/mindal-yclients";
+  CHECK(host.send(host.base() + path + "?token=wrong", body).status == 401);
+  CHECK(host.send(host.base() + path, body).status == 401);
+  const std::string token = url.substr(url.find("token=") + 6);
+  CHECK(host.send(host.base() + path, body, {{"X-Webhook-Token", token}}).status == 200);
+  CHECK(host.send(host.base() + "/webhooks/yclients/nobody?token=" + token, body).status == 404);
+  CHECK(host.send(host.base() + "/webhooks/amocrm/mindal-yclients?token=" + token, body).status ==
+        404);
+  REQUIRE(
+      host.world.store->set_integration_active("mindal-yclients", false, host.world.clock.now()));
+  CHECK(host.send(url, body).status == 404);
+  CHECK(host.inbox() == 1);
+  const auto stats = host.receiver->stats();
+  CHECK(stats.unauthorized == 2);
+  CHECK(stats.not_found == 3);
+}
+
+TEST_CASE_TEMPLATE("standard-webhooks: signed once, a replay is acknowledged without a second row",
+                   B, CRMSYNC_TEST_BACKENDS) {
+  Receiving<B> host;
+  const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  host.set_endpoint("standard-webhooks", {"whsec_" + crypto::base64_encode(std::string(32, 'k')),
+                                          secret});  // rotation: the second one signs
+  const std::string url = host.base() + "/webhooks/yclients/mindal-yclients";
+  const std::string body = yclients_event(55).dump();
+  auto signed_headers = [&](const std::string& id, int64_t ts) {
+    const std::string key = crypto::base64_decode(secret.substr(6)).value();
+    const std::string signature =
+        crypto::base64_encode(crypto::hmac_sha256(key, id + "." + std::to_string(ts) + "." + body));
+    return std::vector<http::Header>{{"webhook-id", id},
+                                     {"webhook-timestamp", std::to_string(ts)},
+                                     {"webhook-signature", "v1a,xyz v1," + signature}};
+  };
+  const int64_t now = host.world.clock.now().time_since_epoch() / 1s;
+  CHECK(host.send(url, body, signed_headers("msg_1", now)).status == 200);
+  const auto again = host.send(url, body, signed_headers("msg_1", now));
+  CHECK(again.status == 200);
+  CHECK(again.body.find("duplicate") != std::string::npos);
+  CHECK(host.inbox() == 1);
+  CHECK(host.inbox("dedup_key = 'msg_1'") == 1);
+  CHECK(host.send(url, body, signed_headers("msg_2", now - 301)).status == 401);
+  auto tampered = signed_headers("msg_3", now);
+  CHECK(host.send(url, body + " ", tampered).status == 401);
+  CHECK(host.send(url, body).status == 401);
+  host.wait_for([&] { return host.sales(); }, 1);
+  CHECK(host.sales() == 1);
+}
+
+TEST_CASE("hmac-sha256 and iiko-auth-token endpoints") {
+  Receiving<test::Sqlite> host;
+  const std::string url = host.base() + "/webhooks/yclients/mindal-yclients";
+  const std::string body = yclients_event(9).dump();
+  host.set_endpoint("hmac-sha256", {"a-shared-secret-of-the-spec"});
+  const std::string mac = crypto::hmac_sha256_hex("a-shared-secret-of-the-spec", body);
+  CHECK(host.send(url, body, {{"X-Signature", "sha256=" + mac}}).status == 200);
+  CHECK(host.send(url, body, {{"X-Signature", "sha256=" + std::string(64, '0')}}).status == 401);
+
+  host.set_endpoint("iiko-auth-token", {"iiko-token-0123456789"});
+  CHECK(host.send(url, body, {{"Authorization", "iiko-token-0123456789"}}).status == 200);
+  CHECK(host.send(url, body, {{"Authorization", "Bearer iiko-token-0123456789"}}).status == 200);
+  CHECK(host.send(url, body, {{"Authorization", "iiko-token-other"}}).status == 401);
+  CHECK(host.inbox() == 3);
+}
+
+TEST_CASE("a malformed body is acknowledged and ends permanently failed with a clear error") {
+  Receiving<test::Sqlite> host;
+  const std::string url = host.world.engine->webhook_url("mindal-yclients", host.base()).value();
+  CHECK(host.send(url, "{not json").status == 200);
+  CHECK(host.send(url, yclients_event(12).dump()).status == 200);
+  host.wait_for([&] { return host.inbox("status <> 'pending'"); }, 2);
+  CHECK(host.inbox("status = 'permanently_failed'") == 1);
+  CHECK(host.inbox("status = 'done'") == 1);
+  CHECK(host.sales() == 1);
+  const auto errors = test::logs_of(*host.world.store, "mindal-yclients", store::LogType::error);
+  REQUIRE(!errors.empty());
+  CHECK(errors.front().message.find("permanently_failed") != std::string::npos);
+  CHECK(errors.front().message.find("JSON") != std::string::npos);
+}
+
+TEST_CASE("concurrent webhooks are group-committed: every 200 is a row, every row a sale") {
+  Receiving<test::Sqlite> host;
+  const std::string url = host.world.engine->webhook_url("mindal-yclients", host.base()).value();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 8; ++t) {
+    senders.emplace_back([&, t] {
+      auto client = http::Client::create({}).value();
+      for (int i = 0; i < 25; ++i) {
+        auto sent = client->send(json_post(url, yclients_event(1000 + t * 100 + i).dump()));
+        if (sent && sent->status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& s : senders) s.join();
+  CHECK(ok == 200);
+  CHECK(host.inbox() == 200);
+  CHECK(host.receiver->stats().commits < 200);  // some commits carried several requests
+  host.wait_for([&] { return host.sales(); }, 200);
+  CHECK(host.sales() == 200);
+}
+
+TEST_CASE("the webhook URL is registered with YCLIENTS while active and removed when disabled") {
+  sim::testing::SimProcess sim({"--companies", "1", "--records", "5"});
+  World<test::Sqlite> world;
+  world.add("mindal-yclients", "yclients",
+            {{"company_id", 4564},
+             {"partner_token", "partner-secret"},
+             {"user_token", "user-secret"},
+             {"base_url", sim.url("/yclients")}});
+  auto hooks = [&] {
+    return sim.admin("GET", "state?provider=yclients")["companies"][0]["hooks_settings"]["urls"];
+  };
+  const std::string public_url = "https://crmsync.example.com";
+  CHECK(world.engine->reconcile_webhook("mindal-yclients", public_url).value());
+  const std::string url = world.engine->webhook_url("mindal-yclients", public_url).value();
+  CHECK(hooks() == json::array({url}));
+  CHECK_FALSE(world.engine->reconcile_webhook("mindal-yclients", public_url).value());
+  REQUIRE(world.store->set_integration_active("mindal-yclients", false, world.clock.now()));
+  CHECK(world.engine->reconcile_webhook("mindal-yclients", public_url).value());
+  CHECK(hooks().empty());
+  CHECK(world.store->get_webhook_endpoint("mindal-yclients")->registered_url.empty());
+}
+
+}  // namespace
