@@ -145,7 +145,14 @@ class Ingest::Collector : public plugin_host::RecordSink {
                                     view(record.raw_json));
     }
     if (!normalized.warning.empty()) warn(record, normalized.warning);
-    batch_.transactions.push_back(std::move(*normalized.transaction));
+    store::NormalizedTransaction& sale = *normalized.transaction;
+    // A sale known only by its loyalty card (iiko) gets the phone the card is linked to.
+    if (sale.phone_e164.empty() && !sale.customer_ref.empty() && !sale.is_medical) {
+      auto phone = ingest_.store_.card_phone(ingest_.target_.business_id, sale.customer_ref);
+      if (!phone) return phone.error();
+      if (*phone) sale.phone_e164 = std::move(**phone);
+    }
+    batch_.transactions.push_back(std::move(sale));
     return {};
   }
 

@@ -589,6 +589,16 @@ class SqlStore final : public Store {
       }
       out.inserted = static_cast<int64_t>(new_ids.size());
       out.duplicates = static_cast<int64_t>(n) - out.inserted;
+      // A medical sale's phone only finds its user (matched above); it is not kept (DESIGN §4).
+      const bool medical = std::any_of(batch.transactions.begin(), batch.transactions.end(),
+                                       [](const NormalizedTransaction& t) { return t.is_medical; });
+      if (medical) {
+        auto forgotten = c.run(
+            "UPDATE transactions SET phone_e164 = NULL WHERE integration_id = $1 AND is_medical "
+            "AND phone_e164 IS NOT NULL",
+            {batch.integration_id});
+        if (!forgotten) return forgotten.error();
+      }
       if (auto ok = insert_created_events(c, new_ids, batch.now); !ok) return ok.error();
       if (auto ok = insert_logs(c, batch.logs); !ok) return ok.error();
       if (batch.run_id) {

@@ -229,6 +229,35 @@ TEST_CASE_TEMPLATE("a sale is matched to the user with its phone", B, CRMSYNC_TE
   CHECK(stored->user_id == std::optional<std::string>("u1"));
 }
 
+TEST_CASE_TEMPLATE("a sale known only by its loyalty card gets the card's phone and user", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  REQUIRE(world.store->add_user({"u1", "+79123456789", kNow}).ok());
+  REQUIRE(world.store->link_card("mindal", "CARD-7", "+79123456789", kNow).ok());
+  json linked = sale("1", "", "100");
+  linked["customer_ref"] = "CARD-7";
+  json unknown = sale("2", "", "200");
+  unknown["customer_ref"] = "CARD-8";
+  json medical = sale("3", "", "300");
+  medical["customer_ref"] = "CARD-7";
+  medical["medical"] = true;
+  auto instance = world.open(one_batch(json::array({linked, unknown, medical})));
+  auto ingest = world.ingest();
+  REQUIRE(ingest.run(*instance, "").ok());
+  auto first = world.store->find_transaction("mindal", "SCRIPTED-1").value();
+  REQUIRE(first.has_value());
+  CHECK(first->phone_e164 == "+79123456789");
+  CHECK(first->user_id == std::optional<std::string>("u1"));
+  CHECK(first->customer_ref == "CARD-7");
+  auto second = world.store->find_transaction("mindal", "SCRIPTED-2").value();
+  REQUIRE(second.has_value());
+  CHECK(second->phone_e164.empty());
+  CHECK_FALSE(second->user_id);
+  CHECK(second->customer_ref == "CARD-8");
+  // A medical customer_ref is a hashed patient id, never a card.
+  CHECK_FALSE(world.store->find_transaction("mindal", "SCRIPTED-3").value()->user_id);
+}
+
 TEST_CASE_TEMPLATE("batches commit with their cursor; a failed fetch keeps what was committed", B,
                    CRMSYNC_TEST_BACKENDS) {
   World<B> world("scripted");

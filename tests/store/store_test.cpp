@@ -436,6 +436,12 @@ TEST_CASE_TEMPLATE("analytics and cross-promo views never show medical sales", B
   CHECK(medical["is_medical"] == true);
   CHECK_FALSE(medical.contains("items"));
   CHECK_FALSE(medical.contains("description"));
+  // The phone found the user and was not kept.
+  CHECK(medical["user_id"] == "u1");
+  CHECK(medical["phone_e164"].is_null());
+  CHECK(f.db.scalar("SELECT COUNT(*) FROM transactions WHERE is_medical AND phone_e164 IS NULL "
+                    "AND user_id = 'u1'") == 1);
+  CHECK(f.db.scalar("SELECT COUNT(*) FROM transactions WHERE phone_e164 = '+79991234567'") == 1);
 }
 
 TEST_CASE_TEMPLATE("logs are listed newest first with type, limit and paging filters", B,
