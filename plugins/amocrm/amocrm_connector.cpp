@@ -594,7 +594,8 @@ class AmocrmConnector : public sdk::Connector {
     request.url = config_.base_url + "/oauth2/access_token";
     request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
     request.body = body.dump();
-    request.no_retry = true;  // the credential is single-use: never send it twice
+    request.no_retry = true;   // the credential is single-use: never send it twice
+    request.sensitive = true;  // client secret and tokens: kept out of recordings and messages
     const sdk::HttpResponse response = host().http(request);
     if (response.status == 400 || response.status == 401 || response.status == 403) {
       if (grant == Grant::refresh_token) {
@@ -764,6 +765,6 @@ CRMSYNC_CONNECTOR(crmsync::amocrm::AmocrmConnector,
                    .config_schema = crmsync::amocrm::kConfigSchema,
                    .capabilities = CRMSYNC_CAP_FETCH | CRMSYNC_CAP_INCREMENTAL |
                                    CRMSYNC_CAP_WEBHOOK,
-                   .abi_minor_required = 1,
+                   .abi_minor_required = 2,
                    .rate_limits = crmsync::amocrm::kRateLimits,
                    .rate_limit_count = 1})
