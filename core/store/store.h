@@ -51,7 +51,7 @@ struct Business {
 struct Integration {
   std::string id;
   std::string business_id;
-  std::string crm_type;              // connector id: "yclients", "onec", "iiko", "csv"...
+  std::string crm_type;              // connector id: "yclients", "1c", "iiko", "csv"...
   std::string settings_json = "{}";  // non-secret settings (JSON object)
   crypto::Sealed credentials;        // secret settings, sealed; empty blob when none
   bool active = true;

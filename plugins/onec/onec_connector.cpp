@@ -523,7 +523,7 @@ class OnecConnector : public sdk::Connector {
 }  // namespace crmsync::onec
 
 CRMSYNC_CONNECTOR(crmsync::onec::OnecConnector,
-                  {.id = "onec",
+                  {.id = "1c",
                    .display_name = "1С",
                    .vendor = "crmsync",
                    .version = "1.0.0",

@@ -33,10 +33,10 @@ const std::string kFixture =
 const std::string kOdataConfig = R"({"mode":"odata","base_url":"http://1c.example/base"})";
 const std::string kServiceConfig = R"({"api_url":"http://1c.example/skinerica"})";
 
-// `crmsync parse --connector onec` on a file with these settings.
+// `crmsync parse --connector 1c` on a file with these settings.
 crmsync::test::ParseRun parse(const std::string& file, const std::string& config) {
   TempDir dir;
-  return run_parse({"--connector", "onec", "--kind", "response", "--config-json", config, file},
+  return run_parse({"--connector", "1c", "--kind", "response", "--config-json", config, file},
                    dir.path());
 }
 
@@ -44,7 +44,7 @@ crmsync::test::ParseRun parse(const std::string& file, const std::string& config
 crmsync::test::ParseRun parse_body(const json& body, const std::string& config) {
   TempDir dir;
   write_file(dir / "body.json", body.dump());
-  return run_parse({"--connector", "onec", "--kind", "response", "--config-json", config,
+  return run_parse({"--connector", "1c", "--kind", "response", "--config-json", config,
                     (dir / "body.json").string()},
                    dir.path());
 }
@@ -54,7 +54,7 @@ json fixture() {
 }
 
 std::string skipped(const std::string& id, const std::string& reason) {
-  return R"({"external_id":"ONEC-)" + id + R"(","status":"skipped","reason":")" + reason + "\"}";
+  return R"({"external_id":"1C-)" + id + R"(","status":"skipped","reason":")" + reason + "\"}";
 }
 const std::string kRef1 = "8b9660f6-6332-11ec-ad72-000c29b45b09";
 const std::string kRef2 = "8b9660f7-6332-11ec-ad72-000c29b45b09";
@@ -78,10 +78,10 @@ TEST_CASE(
   CHECK(
       run.lines ==
       std::vector<std::string>{
-          R"({"external_id":"ONEC-)" + kRef1 +
+          R"({"external_id":"1C-)" + kRef1 +
               R"(","status":"ok","occurred_at":"2021-12-22T14:22:08Z","amount_minor":15012900,)"
               R"("currency":"RUB","phone_e164":null,"description":"Реализация 0000-000001","is_medical":false})",
-          R"({"external_id":"ONEC-)" + kRef2 +
+          R"({"external_id":"1C-)" + kRef2 +
               R"(","status":"ok","occurred_at":"2021-12-22T14:23:05Z","amount_minor":10855400,)"
               R"("currency":"RUB","phone_e164":null,"description":"Реализация 0000-000002","is_medical":false})"});
 }
@@ -101,7 +101,7 @@ TEST_CASE("parse: deletion marks, the empty date and the empty reference") {
       run.lines ==
       std::vector<std::string>{
           skipped(kRef1, "Not a sale: the document is marked for deletion"),
-          R"({"external_id":"ONEC-)" + kRef2 +
+          R"({"external_id":"1C-)" + kRef2 +
               R"(","status":"error","reason":"Date is empty or not a date-time: \"0001-01-01T00:00:00\""})",
           R"({"external_id":null,"status":"error","reason":"A 1С document has no Ref_Key"})"});
 }
@@ -113,7 +113,7 @@ TEST_CASE("parse: the spec's HTTP-service transaction, as a list and as {transac
                    {"amount", 10000},
                    {"items", json::array({{{"name", "Процедура"}, {"price", 10000}}})}};
   const std::string line =
-      R"({"external_id":"ONEC-12345","status":"ok","occurred_at":"2025-11-17T11:30:00Z",)"
+      R"({"external_id":"1C-12345","status":"ok","occurred_at":"2025-11-17T11:30:00Z",)"
       R"("amount_minor":1000000,"currency":"RUB","phone_e164":"+79991234567",)"
       R"("description":"Процедура","is_medical":false})";
   for (const json& body :
@@ -185,7 +185,7 @@ using SimHostServices = crmsync::test::HarnessHostServices;
 
 // The plugin host with the built 1С connector loaded.
 struct Loaded : crmsync::test::LoadedConnector {
-  Loaded() : LoadedConnector(CRMSYNC_PLUGIN_DIR, "onec") {}
+  Loaded() : LoadedConnector(CRMSYNC_PLUGIN_DIR, "1c") {}
 };
 
 // Settings for the simulated infobase "skinerica" in a mode, with extra fields.
@@ -228,12 +228,12 @@ TEST_CASE("sim: http_service reads every posted document once; the next sync rea
   const json base = infobase(sim);
   const auto expected = sales_of(base);
   const auto phones = phones_of(base);
-  const auto first = crmsync::test::full_pass(*instance, "", "ONEC");
+  const auto first = crmsync::test::full_pass(*instance, "", "1C");
   REQUIRE(first.sales.size() == expected.size());
   CHECK(first.failed.empty());
   CHECK(first.checkpoints == 1);
   std::map<std::string, const json*> by_number;
-  for (const auto& d : expected) by_number["ONEC-" + d["number"].dump()] = &d;
+  for (const auto& d : expected) by_number["1C-" + d["number"].dump()] = &d;
   for (const auto& tx : first.transactions) {
     CAPTURE(tx.external_id);
     REQUIRE(by_number.count(tx.external_id) == 1);
@@ -246,14 +246,14 @@ TEST_CASE("sim: http_service reads every posted document once; the next sync rea
 
   sim.admin("POST", "clock/advance", {{"seconds", 3600}});
   const json added = sim.admin("POST", "records", {{"provider", "onec"}, {"count", 3}});
-  const auto second = crmsync::test::full_pass(*instance, first.cursor, "ONEC");
+  const auto second = crmsync::test::full_pass(*instance, first.cursor, "1C");
   std::set<std::string> got(second.sales.begin(), second.sales.end());
-  for (const auto& id : added["ids"]) CHECK(got.count("ONEC-" + id.dump()) == 1);
+  for (const auto& id : added["ids"]) CHECK(got.count("1C-" + id.dump()) == 1);
   // The overlap re-reads the boundary: what is not new was read before (dedup absorbs it).
   std::set<std::string> before(first.sales.begin(), first.sales.end());
   for (const auto& id : second.sales) {
     const bool is_new = std::any_of(added["ids"].begin(), added["ids"].end(),
-                                    [&](const json& n) { return id == "ONEC-" + n.dump(); });
+                                    [&](const json& n) { return id == "1C-" + n.dump(); });
     CHECK(is_new != (before.count(id) == 1));
   }
   const auto requests = sim.admin("GET", "requests?provider=onec");
@@ -268,7 +268,7 @@ TEST_CASE("sim: odata pages with $top/$skip, skips unposted and deleted, reads e
   Loaded loaded;
   SimHostServices services;
   auto instance = loaded.open(services, settings(sim, "odata", {{"page_size", 7}}));
-  const auto pass = crmsync::test::full_pass(*instance, "", "ONEC");
+  const auto pass = crmsync::test::full_pass(*instance, "", "1C");
   const json base = infobase(sim);
   const auto expected = sales_of(base);
   const auto phones = phones_of(base);
@@ -298,7 +298,7 @@ TEST_CASE("sim: odata pages with $top/$skip, skips unposted and deleted, reads e
   for (size_t i = 0; i < expected.size(); ++i) {
     const json& d = expected[i];
     const auto& tx = pass.transactions[i];
-    CHECK(tx.external_id == "ONEC-" + d["ref"].get<std::string>());
+    CHECK(tx.external_id == "1C-" + d["ref"].get<std::string>());
     CHECK(tx.amount_minor == d["amount_minor"].get<int64_t>());
     const json& phone = d["buyer"].is_null() ? json(nullptr) : phones.at(d["buyer"]);
     CHECK(tx.phone_e164 == (phone.is_null() ? "" : phone.get<std::string>()));
@@ -315,10 +315,10 @@ TEST_CASE("sim: odata URLs carry the Cyrillic entity names percent-encoded, and 
   Loaded loaded;
   SimHostServices services;
   auto instance = loaded.open(services, settings(sim, "odata"));
-  const auto first = crmsync::test::full_pass(*instance, "", "ONEC");
+  const auto first = crmsync::test::full_pass(*instance, "", "1C");
   sim.admin("POST", "clock/advance", {{"seconds", 7200}});
   sim.admin("POST", "records", {{"provider", "onec"}, {"count", 2}});
-  const auto second = crmsync::test::full_pass(*instance, first.cursor, "ONEC");
+  const auto second = crmsync::test::full_pass(*instance, first.cursor, "1C");
   // Besides the two new ones, the overlap re-reads only what the first pass read.
   std::set<std::string> before(first.sales.begin(), first.sales.end());
   size_t fresh = 0;
@@ -354,15 +354,15 @@ TEST_CASE("sim: a counterparty without a phone gives a sale without a customer a
   Loaded loaded;
   SimHostServices services;
   auto instance = loaded.open(services, settings(sim, "odata"));
-  const auto first = crmsync::test::full_pass(*instance, "", "ONEC");
+  const auto first = crmsync::test::full_pass(*instance, "", "1C");
   sim.admin("POST", "clock/advance", {{"seconds", 600}});
   const json no_phone =
       sim.admin("POST", "records", {{"provider", "onec"}, {"count", 1}, {"buyer", "no_phone"}});
   const json nobody =
       sim.admin("POST", "records", {{"provider", "onec"}, {"count", 1}, {"buyer", "none"}});
-  const auto pass = crmsync::test::full_pass(*instance, first.cursor, "ONEC");
-  const std::set<std::string> fresh = {"ONEC-" + no_phone["refs"][0].get<std::string>(),
-                                       "ONEC-" + nobody["refs"][0].get<std::string>()};
+  const auto pass = crmsync::test::full_pass(*instance, first.cursor, "1C");
+  const std::set<std::string> fresh = {"1C-" + no_phone["refs"][0].get<std::string>(),
+                                       "1C-" + nobody["refs"][0].get<std::string>()};
   size_t checked = 0;
   for (const auto& tx : pass.transactions) {
     if (fresh.count(tx.external_id) == 0) continue;  // re-read by the overlap
@@ -409,7 +409,7 @@ TEST_CASE("sim: wrong credentials, an unknown database and an unpublished docume
     CHECK(health.error().message.ends_with(
         "❌ 1С refused the username or password (HTTP 401): check the 1С user and its "
         "password, or the token"));
-    crmsync::test::Collected sink("ONEC");
+    crmsync::test::Collected sink("1C");
     auto fetched = instance->fetch("", sink);
     REQUIRE_FALSE(fetched.ok());
     CHECK(fetched.error().code == CRMSYNC_E_UNAUTHENTICATED);
@@ -436,7 +436,7 @@ TEST_CASE("sim: a cursor the connector did not write is refused") {
   auto instance = loaded.open(services, settings(sim, "odata"));
   for (const std::string cursor : {"nonsense", R"({"since":"вчера"})", R"({"skip":-1})"}) {
     CAPTURE(cursor);
-    crmsync::test::Collected sink("ONEC");
+    crmsync::test::Collected sink("1C");
     auto fetched = instance->fetch(cursor, sink);
     REQUIRE_FALSE(fetched.ok());
     CHECK(fetched.error().code == CRMSYNC_E_INVALID_INPUT);
