@@ -115,8 +115,8 @@ Result<std::vector<store::SyncRun>> streak_runs(store::Store& store,
 
 std::string crm_display_name(const std::string& crm_type, const std::string& integration_id) {
   static const std::map<std::string, std::string> kNames = {
-      {"yclients", "YCLIENTS"}, {"amocrm", "AMO CRM"},          {"iiko", "Iiko"},
-      {"onec", "1С"},           {"renovatio", "МИС Renovatio"}, {"csv", "CSV"},
+      {"yclients", "YCLIENTS"},       {"amocrm", "AMO CRM"}, {"iiko", "Iiko"}, {"1c", "1С"},
+      {"renovatio", "МИС Renovatio"}, {"csv", "CSV"},
   };
   if (crm_type == "custom") return integration_id;
   if (auto it = kNames.find(crm_type); it != kNames.end()) return it->second;

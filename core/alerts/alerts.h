@@ -111,7 +111,7 @@ Result<AlertOutcome> notify_permanent_failure(store::Store& store, const Mailer*
                                               const std::string& error, store::Timestamp now,
                                               const http::LogSink& log = {});
 
-// The CRM's name as the alerts show it: "yclients" → "YCLIENTS", "onec" → "1С"; an unknown
+// The CRM's name as the alerts show it: "yclients" → "YCLIENTS", "1c" → "1С"; an unknown
 // type is upper-cased; "custom" shows the integration id.
 std::string crm_display_name(const std::string& crm_type, const std::string& integration_id);
 

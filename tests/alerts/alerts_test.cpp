@@ -434,7 +434,7 @@ TEST_CASE("CRM display names follow the spec; unknown types are upper-cased") {
   CHECK(alerts::crm_display_name("yclients", "x") == "YCLIENTS");
   CHECK(alerts::crm_display_name("amocrm", "x") == "AMO CRM");
   CHECK(alerts::crm_display_name("iiko", "x") == "Iiko");
-  CHECK(alerts::crm_display_name("onec", "x") == "1С");
+  CHECK(alerts::crm_display_name("1c", "x") == "1С");
   CHECK(alerts::crm_display_name("renovatio", "x") == "МИС Renovatio");
   CHECK(alerts::crm_display_name("csv", "x") == "CSV");
   CHECK(alerts::crm_display_name("custom", "lisichkino-erp") == "lisichkino-erp");
