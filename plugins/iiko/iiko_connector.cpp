@@ -14,7 +14,8 @@
 //   {"from": "2025-11-17 00:00:00.000"}        orders by delivery date (sync_mode "date", or when
 //       the API login may not read by revision): POST /api/1/deliveries/by_delivery_date_and_status
 //       for status Closed, one window of window_hours of the organization's local time per batch,
-//       from `from` until the present; then the next pass starts overlap_hours before the present,
+//       from `from` until a day past the present (delivery dates are planned times, and an order
+//       may close before its own); then the next pass starts overlap_hours before the present,
 //       because orders close after their delivery date and dedup absorbs the re-read.
 // Without a zone of its own (the API's times carry none), "the present" in the organization's
 // local time is now + the settings' fixed offset when `timezone` is one ("+03:00"), else the
@@ -255,6 +256,9 @@ class IikoConnector : public sdk::Connector {
         host().log(CRMSYNC_LOG_WARNING, std::string("Test connection: ") + e.what());
         throw sdk::Error(e.code(), std::string(kInvalidLogin));
       }
+      if (e.code() == CRMSYNC_E_NOT_FOUND || e.code() == CRMSYNC_E_PERMISSION_DENIED) {
+        throw sdk::Error(e.code(), "❌ " + std::string(e.what()));
+      }
       throw sdk::Error(e.code(), "❌ iiko is unavailable at " + config_.base_url + ": " + e.what());
     }
     std::string names;
@@ -475,7 +479,9 @@ class IikoConnector : public sdk::Connector {
     const int64_t now = host().now_ms() / 1000;
     const bool fixed = !config_.offset.empty();
     const int64_t local_low = fixed ? now + config_.offset_seconds : now - 12 * 3600;
-    const int64_t local_high = fixed ? now + config_.offset_seconds : now + 14 * 3600;
+    // Delivery dates are planned times: an order planned for later may close early, so a pass
+    // reads a day past the present.
+    const int64_t local_high = (fixed ? now + config_.offset_seconds : now + 14 * 3600) + 86400;
     const int64_t start = from.value_or(local_low - config_.history_days * 86400);
     const int64_t end = start + config_.window_hours * 3600;
     const Json request = {{"organizationIds", organization_ids()},
