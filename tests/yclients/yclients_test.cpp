@@ -385,6 +385,35 @@ TEST_CASE("sim: a first sync pages through every record, a second reads only cha
   CHECK(incremental.find("&changed_after=" + expected_after) != std::string::npos);
 }
 
+TEST_CASE("sim: a record edited from not-yet-come to attended becomes a sale on the next sync") {
+  SimProcess sim({"--companies", "1", "--records", "20"});
+  SimHostServices services;
+  Loaded loaded;
+  auto instance = loaded.open(services, sim_settings(sim));
+  const json created =
+      sim.admin("POST", "records",
+                {{"provider", "yclients"}, {"company_id", 4564}, {"count", 2}, {"paid", true}});
+  const json ids = created["ids"];
+  sim.admin("POST", "records", {{"provider", "yclients"}, {"record_ids", ids}, {"attendance", 0}});
+  const auto first = full_pass(*instance, "");
+  for (const json& id : ids) {
+    CAPTURE(id);
+    CHECK(std::find(first.skipped.begin(), first.skipped.end(), id.dump() + ": " + kNotYet) !=
+          first.skipped.end());
+    CHECK(std::find(first.sales.begin(), first.sales.end(), "YCLIENTS-" + id.dump()) ==
+          first.sales.end());
+  }
+  // The client came to the first visit: YCLIENTS moves its last_change_date.
+  sim.admin("POST", "clock/advance", {{"seconds", 60}});
+  sim.admin("POST", "records",
+            {{"provider", "yclients"}, {"record_ids", json::array({ids[0]})}, {"attendance", 1}});
+  const auto second = full_pass(*instance, first.cursor);
+  CHECK(std::count(second.sales.begin(), second.sales.end(), "YCLIENTS-" + ids[0].dump()) == 1);
+  CHECK(std::find(second.sales.begin(), second.sales.end(), "YCLIENTS-" + ids[1].dump()) ==
+        second.sales.end());
+  CHECK(second.objects() < first.objects());
+}
+
 TEST_CASE("sim: a repeated page fails the batch; an empty page does not move the cursor") {
   SimProcess sim({"--companies", "1", "--records", "120"});
   SimHostServices services;
@@ -530,8 +559,8 @@ TEST_CASE("sim: login and password obtain a durable user token, renewed when ref
 
   settings["password"] = "wrong";
   REQUIRE(services
-              .state_cas("yclients-1", "user_token", services.state_get("yclients-1", "user_token")->version,
-                         "stale")
+              .state_cas("yclients-1", "user_token",
+                         services.state_get("yclients-1", "user_token")->version, "stale")
               .ok());
   Collected collected;
   auto refused = loaded.open(services, settings)->fetch("", collected);

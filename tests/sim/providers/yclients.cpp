@@ -313,6 +313,25 @@ void Yclients::advance(SimTime from, SimTime to) {
 }
 
 Result<Json> Yclients::add_records(const Json& params, SimTime now) {
+  // {"record_ids", "attendance"}: an admin edits existing records (the visit happened, or not).
+  if (params.contains("record_ids")) {
+    if (!params.contains("attendance") || !params["attendance"].is_number_integer()) {
+      return fail(CRMSYNC_E_INVALID_INPUT, "editing records needs an integer \"attendance\"");
+    }
+    Json ids = Json::array();
+    for (const auto& id : params["record_ids"]) {
+      if (!id.is_number_integer()) return fail(CRMSYNC_E_INVALID_INPUT, "record_ids: integers");
+      const auto it = std::lower_bound(records_.begin(), records_.end(), id.get<int64_t>(),
+                                       [](const Record& r, int64_t want) { return r.id < want; });
+      if (it == records_.end() || it->id != id.get<int64_t>()) {
+        return fail(CRMSYNC_E_NOT_FOUND, "no record " + id.dump());
+      }
+      it->attendance = params["attendance"].get<int>();
+      it->changed = now;
+      ids.push_back(it->id);
+    }
+    return Json{{"ids", ids}};
+  }
   const int64_t company_id = params.value("company_id", kFirstCompanyId);
   const auto index = company_index(std::to_string(company_id));
   if (!index) return fail(CRMSYNC_E_NOT_FOUND, "no company " + std::to_string(company_id));
