@@ -66,10 +66,26 @@ std::string items_json(const crmsync_record_v1& record) {
 
 }  // namespace
 
+std::string integration_timezone(const store::Business& business,
+                                 const store::Integration& integration) {
+  const nlohmann::json settings = nlohmann::json::parse(integration.settings_json, nullptr, false);
+  if (settings.is_object()) {
+    auto it = settings.find("timezone");
+    if (it != settings.end() && it->is_string() && !it->get<std::string>().empty()) {
+      return it->get<std::string>();
+    }
+  }
+  return business.timezone;
+}
+
 Result<Target> make_target(const store::Business& business, const store::Integration& integration) {
-  auto zone = normalize::TimeZone::locate(business.timezone);
+  const std::string timezone = integration_timezone(business, integration);
+  auto zone = normalize::TimeZone::locate(timezone);
   if (!zone) {
-    return fail(CRMSYNC_E_INVALID_CONFIG, "business " + business.id + ": " + zone.error().message);
+    return fail(CRMSYNC_E_INVALID_CONFIG,
+                (timezone == business.timezone ? "business " + business.id
+                                               : "integration " + integration.id) +
+                    ": " + zone.error().message);
   }
   Target target{.business_id = business.id,
                 .integration_id = integration.id,

@@ -36,7 +36,13 @@ struct Target {
   bool invalid_phone_is_error = false;
 };
 
-// Builds the Target of an integration of a business; an unknown time zone is an error.
+// The time zone of an integration's local times: its `timezone` setting when it has one (a
+// CRM kept in another zone than the business, such as a head office's 1С), else the business's.
+std::string integration_timezone(const store::Business& business,
+                                 const store::Integration& integration);
+
+// Builds the Target of an integration of a business (in integration_timezone); an unknown time
+// zone is an error.
 Result<Target> make_target(const store::Business& business, const store::Integration& integration);
 
 // What normalization made of one connector record.

@@ -96,7 +96,8 @@ Result<std::unique_ptr<plugin_host::Instance>> Engine::open_instance(
   }
   services_.prepare(integration.id, std::move(profile));
   return host_.open_instance(integration.crm_type, integration.id, settings.dump(),
-                             business.timezone, business.currency, services_);
+                             pipeline::integration_timezone(business, integration),
+                             business.currency, services_);
 }
 
 Result<Engine::Loaded> Engine::load(const std::string& integration_id) {

@@ -53,6 +53,8 @@ constexpr const char* kConfigSchema = R"json({
     "document": {"type": "string", "pattern": "^Document_[^/?#&'()]+$",
                  "default": "Document_РеализацияТоваровУслуг",
                  "description": "Sales document published over OData (it differs between 1С configurations)"},
+    "timezone": {"type": "string", "minLength": 1,
+                 "description": "IANA zone of the infobase's local times (e.g. Europe/Moscow); the business's zone when absent"},
     "currency": {"type": "string", "pattern": "^[A-Z]{3}$",
                  "description": "ISO 4217 currency of the sales; the integration's currency when absent"},
     "page_size": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100,

@@ -45,6 +45,8 @@ constexpr const char* kConfigSchema = R"json({
                  "description": "API root"},
     "source": {"type": "string", "enum": ["invoices", "appointments"], "default": "invoices",
                "description": "invoices: paid invoices are sales; appointments: completed appointments are, at their services' prices"},
+    "timezone": {"type": "string", "minLength": 1,
+                 "description": "IANA zone of the clinic's local times (e.g. Europe/Moscow); the business's zone when absent"},
     "currency": {"type": "string", "pattern": "^[A-Z]{3}$",
                  "description": "ISO 4217 currency of the clinic; the integration's currency when absent"},
     "window_days": {"type": "integer", "minimum": 1, "maximum": 31, "default": 7,

@@ -229,6 +229,34 @@ TEST_CASE_TEMPLATE("a sale is matched to the user with its phone", B, CRMSYNC_TE
   CHECK(stored->user_id == std::optional<std::string>("u1"));
 }
 
+TEST_CASE("an integration's timezone setting overrides the business's for its local times") {
+  store::Business business = make_business();
+  store::Integration integration;
+  integration.id = "head-office-1c";
+  integration.crm_type = "1c";
+  integration.settings_json = R"({"timezone":"Asia/Vladivostok"})";
+  CHECK(pipeline::integration_timezone(business, integration) == "Asia/Vladivostok");
+  auto target = pipeline::make_target(business, integration).value();
+  crmsync_record_v1 record{};
+  record.struct_size = sizeof record;
+  record.external_id = CRMSYNC_STR_LIT("7");
+  record.occurred_at = CRMSYNC_STR_LIT("2025-11-17 14:30");
+  record.amount_kind = CRMSYNC_AMOUNT_DECIMAL;
+  record.amount = CRMSYNC_STR_LIT("100");
+  const auto sale = pipeline::normalize_record(target, record).transaction.value();
+  // 14:30 at UTC+10 is 04:30 UTC (the business's Moscow would give 11:30).
+  CHECK(sale.occurred_at == store::Timestamp(std::chrono::milliseconds(1763353800000)));
+  CHECK(sale.external_id == "1C-7");
+
+  integration.settings_json = "{}";
+  CHECK(pipeline::integration_timezone(business, integration) == "Europe/Moscow");
+  integration.settings_json = R"({"timezone":"Mars/Olympus"})";
+  auto refused = pipeline::make_target(business, integration);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == CRMSYNC_E_INVALID_CONFIG);
+  CHECK(refused.error().message.find("integration head-office-1c") != std::string::npos);
+}
+
 TEST_CASE_TEMPLATE("a sale known only by its loyalty card gets the card's phone and user", B,
                    CRMSYNC_TEST_BACKENDS) {
   World<B> world("scripted");

@@ -15,7 +15,6 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
-#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -126,14 +125,23 @@ const json& vectors() {
   return data;
 }
 
-// Resolves "<now>", "<now - 301>", "<now + 301>" against the current time.
+// True when every character of s is in allowed.
+bool all_of(const std::string& s, std::string_view allowed) {
+  return s.find_first_not_of(allowed) == std::string::npos;
+}
+
+// Resolves "<now>", "<now - 301>", "<now + 301>" against the current time. (Parsed by hand:
+// GCC 12 warns falsely inside <regex> under the sanitizers.)
 std::int64_t resolve_now(const std::string& text, std::int64_t now) {
-  static const std::regex pattern(R"(<now(?: ([+-]) (\d+))?>)");
-  std::smatch match;
-  REQUIRE_MESSAGE(std::regex_match(text, match, pattern), "unknown timestamp placeholder " << text);
-  if (!match[1].matched) return now;
-  const std::int64_t offset = std::stoll(match[2].str());
-  return match[1].str() == "+" ? now + offset : now - offset;
+  if (text == "<now>") return now;
+  const bool plus = text.starts_with("<now + ");
+  const bool minus = text.starts_with("<now - ");
+  const std::string digits = text.size() > 8 ? text.substr(7, text.size() - 8) : "";
+  REQUIRE_MESSAGE(
+      ((plus || minus) && text.ends_with(">") && !digits.empty() && all_of(digits, "0123456789")),
+      "unknown timestamp placeholder " << text);
+  const std::int64_t offset = std::stoll(digits);
+  return plus ? now + offset : now - offset;
 }
 
 // Replaces the signature placeholders of a verify case with the valid header value.
@@ -596,9 +604,14 @@ TEST_CASE("every mode refuses an empty secrets list or a request with no header 
 }
 
 TEST_CASE("generate_secret gives fresh secrets in each mode's format that check and authenticate") {
-  const std::regex base64url43(R"([A-Za-z0-9_-]{43})");
-  const std::regex hex64(R"([0-9a-f]{64})");
-  const std::regex whsec(R"(whsec_[A-Za-z0-9+/]{43}=)");
+  const std::string base64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const std::string base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  auto base64url43 = [&](const std::string& s) { return s.size() == 43 && all_of(s, base64url); };
+  auto hex64 = [](const std::string& s) { return s.size() == 64 && all_of(s, "0123456789abcdef"); };
+  auto whsec = [&](const std::string& s) {
+    return s.size() == 50 && s.starts_with("whsec_") && s.ends_with("=") &&
+           all_of(s.substr(6, 43), base64);
+  };
   const auto now = clock_now();
   for (const auto mode : kAllModes) {
     CAPTURE(auth_mode_name(mode));
@@ -609,20 +622,20 @@ TEST_CASE("generate_secret gives fresh secrets in each mode's format that check 
     Request request{"{\"x\":1}", {}, std::nullopt, now};
     switch (mode) {
       case AuthMode::token:
-        CHECK(std::regex_match(secret, base64url43));
+        CHECK(base64url43(secret));
         request.query_token = secret;
         break;
       case AuthMode::iiko_auth_token:
-        CHECK(std::regex_match(secret, base64url43));
+        CHECK(base64url43(secret));
         request.headers = {{"authorization", secret}};
         break;
       case AuthMode::hmac_sha256:
-        CHECK(std::regex_match(secret, hex64));
+        CHECK(hex64(secret));
         request.headers = {
             {"x-signature", "sha256=" + crypto::hmac_sha256_hex(secret, request.body)}};
         break;
       case AuthMode::standard_webhooks:
-        CHECK(std::regex_match(secret, whsec));
+        CHECK(whsec(secret));
         CHECK(sw_key(secret).size() == 32);
         request = sw_request(secret, "msg_g", now.time_since_epoch().count(), request.body, now);
         break;
