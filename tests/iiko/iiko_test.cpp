@@ -1,7 +1,8 @@
-// Tests of the iiko connector: the iikoCloud fixtures through the real `crmsync parse` (closed,
-// cancelled, deleted and card-only orders, sums that do not add up, webhooks single and array, bad
-// input), and the connector against the real crmsim over loopback (test connection, a sync by
-// revision with the token kept in durable state).
+// Tests of the iiko connector: the iikoCloud fixtures through the real `crmsync parse`, the
+// connector against the real crmsim over loopback (tokens and their expiry, orders by revision and
+// by delivery date, status transitions, cancelled orders, loyalty cards, sums that do not add up,
+// webhooks, webhook settings), and the sync engine with a real SQLite store (an order closed
+// between two syncs is stored once).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -15,8 +16,11 @@
 #include "parse/parse_process.h"
 #include "plugin_host/plugin_host.h"
 #include "sim_process.h"
+#include "support/backends.h"
 #include "support/connector_harness.h"
+#include "support/engine_world.h"
 #include "support/temp_dir.h"
+#include "sync/engine.h"
 
 using crmsync::sim::testing::SimProcess;
 using crmsync::test::run_parse;
@@ -280,6 +284,29 @@ json state(SimProcess& sim) {
 }
 
 // Creates orders in organization 0 now; returns their ids.
+std::vector<std::string> add_orders(SimProcess& sim, json params) {
+  params["provider"] = "iiko";
+  const json added = sim.admin("POST", "records", params);
+  return added["ids"].get<std::vector<std::string>>();
+}
+
+bool has(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// crmsim flags that start its clock at the present, for the date windows (the connector reads
+// the host's clock).
+std::vector<std::string> starting_now(std::vector<std::string> args) {
+  const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  args.insert(args.end(), {"--start", text});
+  return args;
+}
+
 }  // namespace
 
 TEST_CASE("sim: test connection names the organizations; a bad login or organization is refused") {
@@ -337,4 +364,252 @@ TEST_CASE("sim: a sync by revision reads every order once; closed ones are sales
   const auto second = pass(*instance, first.cursor);
   CHECK(second.objects() == 0);
   CHECK(state(sim)["tokens_issued"] == 1);
+}
+
+TEST_CASE("sim: an order that is Closed on the second sync becomes a sale then") {
+  SimProcess sim({"--companies", "1", "--records", "5", "--new-per-hour", "0"});
+  Services services;
+  Loaded loaded;
+  auto instance = loaded.open(services, settings(sim));
+  const auto baseline = pass(*instance, "");
+  const auto ids = add_orders(sim, {{"status", "OnWay"}, {"close_after", 600}});
+  const auto first = pass(*instance, baseline.cursor);
+  CHECK(first.skipped == std::vector<std::string>{
+                             ids[0] + ": Not a sale: the order is not closed yet (status OnWay)"});
+  sim.admin("POST", "clock/advance", {{"seconds", 700}});
+  const auto second = pass(*instance, first.cursor);
+  CHECK(has(second.sales, "IIKO-" + ids[0]));
+}
+
+TEST_CASE("sim: a cancelled order is never a sale") {
+  SimProcess sim({"--companies", "1", "--records", "5", "--new-per-hour", "0"});
+  Services services;
+  Loaded loaded;
+  auto instance = loaded.open(services, settings(sim));
+  const auto baseline = pass(*instance, "");
+  const auto ids = add_orders(sim, {{"status", "OnWay"}, {"cancel_after", 300}});
+  const auto first = pass(*instance, baseline.cursor);
+  sim.admin("POST", "clock/advance", {{"seconds", 400}});
+  const auto second = pass(*instance, first.cursor);
+  CHECK(first.sales.empty());
+  CHECK(second.sales.empty());
+  CHECK(has(second.skipped, ids[0] + ": Not a sale: the order was cancelled"));
+  CHECK(!has(second.sales, "IIKO-" + ids[0]));
+}
+
+TEST_CASE("sim: a card-only guest gives customer_ref = card and no phone") {
+  SimProcess sim({"--companies", "1", "--records", "1", "--new-per-hour", "0"});
+  Services services;
+  Loaded loaded;
+  auto instance = loaded.open(services, settings(sim));
+  const auto baseline = pass(*instance, "");
+  add_orders(sim, {{"guest", "card"}});
+  add_orders(sim, {{"guest", "customer_phone"}});
+  const auto run = pass(*instance, baseline.cursor);
+  REQUIRE(run.transactions.size() == 2);
+  CHECK(run.transactions[0].phone_e164.empty());
+  CHECK(run.transactions[0].customer_ref.starts_with("44"));
+  CHECK(!run.transactions[1].phone_e164.empty());  // the customer's phone
+  CHECK(run.transactions[1].customer_ref.empty());
+
+  // card_phone_map off: the card is left out.
+  auto no_cards = loaded.open(services, settings(sim, {{"card_phone_map", false}}));
+  const auto plain = pass(*no_cards, baseline.cursor);
+  REQUIRE(plain.transactions.size() == 2);
+  CHECK(plain.transactions[0].customer_ref.empty());
+}
+
+TEST_CASE("sim: a sum that disagrees with items, modifiers and discounts is kept and logged") {
+  SimProcess sim({"--companies", "1", "--records", "1", "--new-per-hour", "0"});
+  Services services;
+  Loaded loaded;
+  auto instance = loaded.open(services, settings(sim));
+  const auto baseline = pass(*instance, "");
+  const auto ids = add_orders(sim, {{"sum_delta", 150}});
+  const auto run = pass(*instance, baseline.cursor);
+  REQUIRE(run.sales.size() == 1);
+  CHECK(services.logged("iiko order " + ids[0] + ": sum "));
+  CHECK(services.logged("differs from its items, modifiers and discounts"));
+  const auto agreeing = add_orders(sim, {});
+  pass(*instance, run.cursor);
+  CHECK(!services.logged("iiko order " + agreeing[0]));
+}
+
+TEST_CASE(
+    "sim: a token that expires in the middle of a sync is renewed once and the sync goes on") {
+  SimProcess sim(starting_now({"--companies", "1", "--records", "60", "--history-days", "5",
+                               "--iiko-no-revision", "--new-per-hour", "0"}));
+  Services services;
+  Loaded loaded;
+  auto instance =
+      loaded.open(services, settings(sim, {{"window_hours", 48}, {"timezone", "+03:00"}}));
+  crmsync::test::Collected first("IIKO");
+  REQUIRE(instance->fetch("", first).ok());
+  REQUIRE(first.more);
+  CHECK(services.logged("iiko refused orders by revision"));
+  CHECK(json::parse(first.cursor).contains("from"));
+  // The simulated hour passes: iiko now refuses the token the connector still thinks valid.
+  sim.admin("POST", "clock/advance", {{"seconds", 3700}});
+  auto rest = pass(*instance, first.cursor);
+  CHECK(services.logged("iiko refused the access token; renewing it"));
+  CHECK(state(sim)["tokens_issued"] == 2);
+  const size_t closed = state(sim)["statuses"].value("Closed", 0u);
+  CHECK(first.sales.size() + rest.sales.size() == closed);
+  CHECK(rest.skipped.empty());  // only Closed orders are asked for by date
+  CHECK(first.failed.empty());
+  CHECK(rest.failed.empty());
+
+  // A stored token about to expire is renewed before use, without a 401.
+  const auto stored = services.state_get("iiko-1", "access_token").value();
+  const json old = {{"token", "iiko-token-2"}, {"expires_ms", services.now_ms() + 60'000}};
+  REQUIRE(services.state_cas("iiko-1", "access_token", stored.version, old.dump()).ok());
+  const int refusals =
+      sim.admin("GET", "counters")["providers"]["iiko"]["statuses"].value("401", 0);
+  pass(*instance, rest.cursor);
+  CHECK(state(sim)["tokens_issued"] == 3);
+  CHECK(sim.admin("GET", "counters")["providers"]["iiko"]["statuses"].value("401", 0) == refusals);
+}
+
+TEST_CASE("sim: a refused API login stops the sync with UNAUTHENTICATED and a clear message") {
+  SimProcess sim({"--companies", "1", "--records", "1"});
+  Services services;
+  Loaded loaded;
+  crmsync::test::Collected collected("IIKO");
+  auto refused =
+      loaded.open(services, settings(sim, {{"api_login", "wrong"}}))->fetch("", collected);
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().code == CRMSYNC_E_UNAUTHENTICATED);
+  CHECK(refused.error().message.find("iiko refused the API login") != std::string::npos);
+  CHECK(refused.error().message.find("Login is not authorized") != std::string::npos);
+  auto bad_cursor = loaded.open(services, settings(sim))->fetch("{\"revision\":\"x\"}", collected);
+  REQUIRE(!bad_cursor.ok());
+  CHECK(bad_cursor.error().code == CRMSYNC_E_INVALID_INPUT);
+  CHECK(bad_cursor.error().message.find("Not an iiko cursor") != std::string::npos);
+}
+
+TEST_CASE("sim: webhooks the simulator builds map like sync, one event or an array") {
+  SimProcess sim({"--companies", "1", "--records", "1", "--new-per-hour", "0"});
+  Services services;
+  Loaded loaded;
+  auto instance = loaded.open(services, settings(sim));
+  const auto ids = add_orders(sim, {{"count", 2}});
+  auto payload = [&](const json& params) {
+    json body = params;
+    body["provider"] = "iiko";
+    body["url"] = sim.url("/_admin/health");
+    return sim.admin("POST", "webhook", body)["payload"];
+  };
+  auto hook = [](const json& body) {
+    plugin_host::WebhookRequest request;
+    request.content_type = "application/json";
+    request.body = body.dump();
+    return request;
+  };
+  const json single = payload({{"order_ids", {ids[0]}}});
+  REQUIRE(single.is_object());
+  CHECK(single["eventType"] == "DeliveryOrderUpdate");
+  crmsync::test::Collected one("IIKO");
+  REQUIRE(instance->parse_webhook(hook(single), one).ok());
+  CHECK(one.sales == std::vector<std::string>{"IIKO-" + ids[0]});
+
+  const json batch = payload({{"order_ids", ids}, {"type", "table"}});
+  REQUIRE(batch.is_array());
+  CHECK(batch[0]["eventType"] == "TableOrderUpdate");
+  crmsync::test::Collected many("IIKO");
+  REQUIRE(instance->parse_webhook(hook(batch), many).ok());
+  CHECK(many.sales == std::vector<std::string>{"IIKO-" + ids[0], "IIKO-" + ids[1]});
+  CHECK(many.amounts[0] == one.amounts[0]);
+
+  // The same sale polled gives the same external id and amount.
+  const auto polled = pass(*instance, "");
+  CHECK(has(polled.sales, "IIKO-" + ids[0]));
+}
+
+TEST_CASE("sim: the webhook URL and authToken are set once per organization, then removed") {
+  SimProcess sim({"--companies", "2", "--records", "1"});
+  Services services;
+  Loaded loaded;
+  auto instance = loaded.open(services, settings(sim));
+  const std::string url = "https://crm.example/webhooks/iiko/iiko-1?token=s3cr%2Bt";
+  REQUIRE(instance->configure_webhook(url).ok());
+  REQUIRE(instance->configure_webhook(url).ok());
+  for (const json& org : state(sim)["organizations"]) {
+    CHECK(org["webhooks"]["webHooksUri"] == url);
+    CHECK(org["webhooks"]["authToken"] == "s3cr+t");
+    CHECK(org["webhooks_updates"] == 1);
+  }
+  CHECK(services.state_get("iiko-1", "webhook_url")->value == url);
+  REQUIRE(instance->configure_webhook("").ok());
+  for (const json& org : state(sim)["organizations"]) {
+    CHECK(org["webhooks"]["webHooksUri"] == "");
+    CHECK(org["webhooks"]["authToken"].is_null());
+  }
+  auto no_token = instance->configure_webhook("https://crm.example/webhooks/iiko/iiko-1");
+  REQUIRE(!no_token.ok());
+  CHECK(no_token.error().code == CRMSYNC_E_INVALID_INPUT);
+}
+
+// ---- The sync engine with a real store ---------------------------------------------------------
+
+namespace {
+
+// The engine world with the iiko connector loaded and one iiko integration.
+struct IikoWorld : crmsync::test::World<crmsync::test::Sqlite> {
+  explicit IikoWorld(const json& settings) {
+    REQUIRE(host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/iiko.so").ok());
+    add("mindal-iiko", "iiko", settings);
+  }
+
+  crmsync::sync::RunReport sync_now() {
+    auto report = engine->sync("mindal-iiko", store::RunTrigger::manual);
+    REQUIRE(report.ok());
+    REQUIRE(report->status == store::RunStatus::success);
+    return *report;
+  }
+
+  int64_t stored(const std::string& order_id) {
+    return count("SELECT COUNT(*) FROM transactions WHERE external_id = 'IIKO-" + order_id + "'");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("engine: an order Closed on the second sync is stored once; a cancelled one never") {
+  SimProcess sim({"--companies", "1", "--records", "10", "--new-per-hour", "0"});
+  IikoWorld world(settings(sim));
+  const auto first = world.sync_now();
+  CHECK(first.totals.inserted == state(sim)["statuses"].value("Closed", 0));
+
+  const auto closing = add_orders(sim, {{"status", "OnWay"}, {"close_after", 600}});
+  const auto cancelling = add_orders(sim, {{"status", "OnWay"}, {"cancel_after", 600}});
+  const auto open = world.sync_now();
+  CHECK(open.totals.inserted == 0);
+  CHECK(open.totals.skipped == 2);
+  CHECK(world.stored(closing[0]) == 0);
+
+  const int64_t closed_before = state(sim)["statuses"].value("Closed", 0);
+  sim.admin("POST", "clock/advance", {{"seconds", 700}});
+  const auto closed = world.sync_now();
+  CHECK(closed.totals.inserted == state(sim)["statuses"].value("Closed", 0) - closed_before);
+  CHECK(world.stored(closing[0]) == 1);
+  CHECK(world.stored(cancelling[0]) == 0);
+
+  // The same order arriving again by webhook and by a re-read from revision 0 is a duplicate.
+  plugin_host::WebhookRequest request;
+  request.content_type = "application/json";
+  request.body = sim.admin("POST", "webhook",
+                           {{"provider", "iiko"},
+                            {"url", sim.url("/_admin/health")},
+                            {"order_ids", {closing[0], cancelling[0]}},
+                            {"batch", true}})["payload"]
+                     .dump();
+  const auto hooked = world.engine->ingest_webhook("mindal-iiko", request);
+  REQUIRE(hooked.ok());
+  CHECK(hooked->inserted == 0);
+  CHECK(hooked->duplicates == 1);
+  CHECK(hooked->skipped == 1);
+  CHECK(world.stored(closing[0]) == 1);
+  CHECK(world.stored(cancelling[0]) == 0);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") ==
+        state(sim)["statuses"].value("Closed", 0));
 }

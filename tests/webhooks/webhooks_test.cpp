@@ -1,7 +1,8 @@
 // Webhook ingestion end to end: the Beast server (routes, keep-alive, body limit, timeouts,
 // graceful stop), the receiver's authentication and group commit into a real store (SQLite and
 // PostgreSQL), the inbox workers turning stored webhooks into sales through the YCLIENTS
-// connector, and webhook registration with the CRM through crmsim.
+// connector, iiko webhooks authenticated by their authToken, and webhook registration with the CRM
+// through crmsim.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -285,8 +286,8 @@ TEST_CASE_TEMPLATE("a YCLIENTS webhook with its token is stored, acknowledged an
         1);
   // Neither the token nor the URL is kept with the stored webhook.
   const std::string token = url.substr(url.find("token=") + 6);
-  CHECK(host.world.count("SELECT COUNT(*) FROM webhook_inbox WHERE CAST(headers AS TEXT) LIKE '%" + token +
-                         "%'") == 0);
+  CHECK(host.world.count("SELECT COUNT(*) FROM webhook_inbox WHERE CAST(headers AS TEXT) LIKE '%" +
+                         token + "%'") == 0);
   CHECK(host.receiver->stats().accepted == 1);
 }
 
@@ -415,6 +416,36 @@ TEST_CASE("the webhook URL is registered with YCLIENTS while active and removed 
   CHECK(world.engine->reconcile_webhook("mindal-yclients", public_url).value());
   CHECK(hooks().empty());
   CHECK(world.store->get_webhook_endpoint("mindal-yclients")->registered_url.empty());
+}
+
+TEST_CASE("iiko: the registered authToken comes back in the Authorization header and is a sale") {
+  sim::testing::SimProcess sim({"--companies", "1", "--records", "1", "--new-per-hour", "0"});
+  Receiving<test::Sqlite> host;
+  REQUIRE(host.world.host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/iiko.so").ok());
+  host.world.add("mindal-iiko", "iiko",
+                 {{"api_login", "iiko-login-secret"}, {"base_url", sim.url("/iiko")}});
+  auto endpoint = sync::seal_webhook_endpoint("mindal-iiko", {"iiko-auth-token", {}}, test_key(),
+                                              host.world.clock.now());
+  REQUIRE(host.world.store->put_webhook_endpoint(endpoint.value()));
+  CHECK(host.world.engine->reconcile_webhook("mindal-iiko", host.base()).value());
+  const json org = sim.admin("GET", "state?provider=iiko")["organizations"][0];
+  REQUIRE(org["webhooks"]["authToken"].is_string());
+
+  const json added = sim.admin("POST", "records", {{"provider", "iiko"}});
+  const std::string order = added["ids"][0];
+  const std::string url = host.base() + "/webhooks/iiko/mindal-iiko";  // the header alone
+  const json sent =
+      sim.admin("POST", "webhook", {{"provider", "iiko"}, {"url", url}, {"order_ids", {order}}});
+  CHECK(sent["status"] == 200);
+  CHECK(sent["payload"]["headers"]["Authorization"] == org["webhooks"]["authToken"]);
+  host.wait_for([&] { return host.sales(); }, 1);
+  CHECK(host.world.count("SELECT COUNT(*) FROM transactions WHERE external_id = 'IIKO-" + order +
+                         "'") == 1);
+  // The same body without the header, or with another token, is refused.
+  const std::string body = sent["payload"]["body"];
+  CHECK(host.send(url, body).status == 401);
+  CHECK(host.send(url, body, {{"Authorization", "iiko-other-token-0123456789"}}).status == 401);
+  CHECK(host.inbox() == 1);
 }
 
 }  // namespace

@@ -487,8 +487,13 @@ Result<Json> Iiko::webhook_payload(const Json& params) {
                       {"correlationId", "3fa85f64-5717-4562-b3fc-2c963f66afa6"},
                       {"eventInfo", render(*o, table)}});
   }
-  if (events.size() == 1 && !batch) return events[0];
-  return events;
+  Json body = events.size() == 1 && !batch ? events[0] : events;
+  // iikoCloud sends the authToken registered for the organization in the Authorization header.
+  const Json& token = orgs_[chosen.front()->org].webhooks["authToken"];
+  if (!token.is_string()) return body;
+  return Json{{"content_type", "application/json"},
+              {"body", body.dump()},
+              {"headers", {{"Authorization", token}}}};
 }
 
 Json Iiko::state() const {
