@@ -207,6 +207,8 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 
 }  // namespace internal
 
+Template::Template() : parts_(std::make_shared<const std::vector<internal::TemplatePart>>()) {}
+
 Result<Template> Template::compile(std::string_view text) {
   try {
     auto parts = std::make_shared<std::vector<internal::TemplatePart>>(

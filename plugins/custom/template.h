@@ -29,6 +29,9 @@ struct TemplatePart;
 // A compiled template. Cheap to copy; thread-safe.
 class Template {
  public:
+  // The empty template: renders "".
+  Template();
+
   // Parses text. Bad syntax or an unknown filter gives INVALID_CONFIG naming the position.
   static Result<Template> compile(std::string_view text);
 
