@@ -7,8 +7,9 @@
 // The fetch cursor is a JSON object:
 //   {"cursor": "2025-11-17T09:12:44Z", "since": "2025-11-17T09:00:00Z",
 //    "pass": {"started": "...", "pages": 2, "offset": 100, "next": "...", "max": "..."}}
-// `cursor` is the greatest value of the mapped field settings.cursor.field over the sales of the
-// last complete pass (settings.cursor.initial before one), `since` the time that pass started
+// `cursor` is the greatest value of settings.cursor (a mapped field, or any source such as
+// $.updated_at) over the sales and skips of the last complete pass (settings.cursor.initial before
+// one), as the CRM wrote it, compared as integers when both are; `since` the time that pass started
 // (settings.cursor.since before one). `pass` is the pass in progress: each fetch reads one page,
 // and the pass ends at an empty page, a short page (page and offset modes with a size), a missing
 // next cursor or link, or pagination.max_pages pages.
@@ -39,6 +40,7 @@ constexpr int64_t kRefreshMarginMs = 60'000;
 // The durable state key of the OAuth2 tokens.
 constexpr std::string_view kTokensKey = "oauth";
 
+// Ends the current entry point with an ABI code and a message for the admin.
 [[noreturn]] void throw_error(int32_t code, const std::string& message) {
   throw sdk::Error(code, message);
 }
@@ -98,6 +100,7 @@ std::string absolute_link(const std::string& link, const std::string& request_ur
   return base.substr(0, base.rfind('/') + 1) + link;
 }
 
+// Adds one percent-encoded query parameter to url.
 std::string append_query(std::string url, const std::string& name, const std::string& value) {
   url += url.find('?') == std::string::npos ? '?' : '&';
   return url + url_encode(name) + "=" + url_encode(value);
@@ -119,6 +122,7 @@ struct FetchState {
   std::string next;
   std::string max;
 
+  // Reads a cursor given back by the host; empty: the first run.
   static FetchState parse(std::string_view text) {
     FetchState state;
     if (text.empty()) return state;
@@ -139,6 +143,7 @@ struct FetchState {
     return state;
   }
 
+  // The cursor text handed to checkpoint.
   std::string text() const {
     json j = {{"cursor", cursor}, {"since", since}};
     if (in_pass) {
@@ -163,6 +168,7 @@ struct Tokens {
                 {"seed", seed}}
         .dump();
   }
+  // The stored tokens, or nullopt when unreadable.
   static std::optional<Tokens> parse(const std::string& text) {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("access_token")) return std::nullopt;
@@ -173,6 +179,7 @@ struct Tokens {
 
 class CustomConnector : public sdk::Connector {
  public:
+  // Reads and checks the settings; INVALID_CONFIG names the field.
   CustomConnector(sdk::Host host, const sdk::OpenArgs& args) : sdk::Connector(host) {
     auto config = parse_config(args.config_json);
     if (!config) throw_error(config.error().code, config.error().message);
@@ -181,6 +188,7 @@ class CustomConnector : public sdk::Connector {
     require_secrets();
   }
 
+  // One list request: "✅ Connected to <name>" or "❌ <reason>".
   std::string health_check() override {
     try {
       FetchState state;
@@ -196,6 +204,7 @@ class CustomConnector : public sdk::Connector {
     return "✅ Connected to " + display_;
   }
 
+  // One page of the pass (see the file comment).
   void fetch(std::string_view cursor, sdk::Sink& sink) override {
     FetchState state = FetchState::parse(cursor);
     if (state.cursor.empty()) state.cursor = config_.cursor_initial;
@@ -227,6 +236,7 @@ class CustomConnector : public sdk::Connector {
     sink.checkpoint(state.text(), false);
   }
 
+  // The sandbox: maps a sample body like fetch, without HTTP or checkpoint.
   void map_response(std::string_view body, sdk::Sink& sink) override {
     auto page = map_body(config_, body);
     if (!page) throw_error(page.error().code, page.error().message);
@@ -270,6 +280,7 @@ class CustomConnector : public sdk::Connector {
   }
 
  private:
+  // The secrets the auth mode needs must be set.
   void require_secrets() const {
     auto need = [&](const char* name, const char* mode) {
       if (!host().secret(name)) {
@@ -385,6 +396,7 @@ class CustomConnector : public sdk::Connector {
     return false;
   }
 
+  // Hands the page's outcomes to the sink, in document order.
   void deliver(const MappedPage& page, sdk::Sink& sink) {
     for (const auto& outcome : page.outcomes) {
       if (const auto* record = std::get_if<sdk::Record>(&outcome)) {
@@ -415,6 +427,7 @@ class CustomConnector : public sdk::Connector {
     }
   }
 
+  // Adds the auth mode's header or query parameter.
   void authenticate(sdk::HttpRequest& request, const std::string& refused) {
     switch (config_.auth.type) {
       case Auth::Type::kNone:
@@ -439,6 +452,7 @@ class CustomConnector : public sdk::Connector {
     }
   }
 
+  // A secret setting; INVALID_CONFIG when unset.
   std::string secret(const char* name) const {
     auto value = host().secret(name);
     if (!value)

@@ -91,7 +91,8 @@ const char* const kConfigSchema = R"json({
     "cursor": {
       "type": "object",
       "properties": {
-        "field": {"type": "string", "enum": ["external_id", "occurred_at", "amount", "customer_phone", "customer_ref", "currency", "description"]},
+        "field": {"type": "string", "enum": ["external_id", "occurred_at", "amount", "customer_phone", "customer_ref", "currency", "description"], "description": "a mapped field whose greatest value is the next {{ cursor }}"},
+        "source": {"$ref": "#/definitions/source", "description": "or any source, e.g. $.updated_at"},
         "initial": {"type": "string"},
         "since": {"type": "string", "description": "{{ since }} before the first complete pass"}
       },
@@ -109,6 +110,7 @@ namespace {
 constexpr const char* kFields[] = {"external_id",    "amount",       "occurred_at", "currency",
                                    "customer_phone", "customer_ref", "description"};
 
+// An INVALID_CONFIG error naming the setting.
 Error config_error(const std::string& field, const std::string& message) {
   return fail(CRMSYNC_E_INVALID_CONFIG, field + ": " + message);
 }
@@ -122,6 +124,7 @@ Result<std::string> text_member(const json& object, const char* name, const std:
   return it->get<std::string>();
 }
 
+// A compiled template; its syntax error names the setting.
 Result<Template> template_of(const std::string& text, const std::string& field) {
   auto compiled = Template::compile(text);
   if (!compiled) return config_error(field, compiled.error().message);
@@ -179,6 +182,7 @@ Result<Source> parse_source(const json& setting, bool xml, const std::string& fi
   return source;
 }
 
+// The request's query or headers map, each value a template.
 Result<std::vector<std::pair<std::string, Template>>> templates_of(const json& request,
                                                                    const char* name,
                                                                    const std::string& field) {
@@ -210,6 +214,7 @@ Result<void> check_body(const json& body, const std::string& field) {
   return {};
 }
 
+// A request template (settings request or push_bonus).
 Result<RequestTemplate> parse_request(const json& setting, const std::string& field) {
   if (!setting.is_object()) return config_error(field, "must be an object");
   RequestTemplate request;
@@ -261,6 +266,7 @@ Result<int64_t> int_member(const json& object, const char* name, const std::stri
   return it->get<int64_t>();
 }
 
+// settings.auth; absent means no authentication.
 Result<Auth> parse_auth(const json& config) {
   Auth auth;
   auto it = config.find("auth");
@@ -316,6 +322,7 @@ Result<Auth> parse_auth(const json& config) {
   return auth;
 }
 
+// settings.pagination; absent means one request per pass.
 Result<Pagination> parse_pagination(const json& config, bool xml) {
   Pagination p;
   auto it = config.find("pagination");
@@ -368,6 +375,7 @@ Result<Pagination> parse_pagination(const json& config, bool xml) {
   return p;
 }
 
+// mapping.filter: a source, or {source, equals | in}.
 Result<SaleFilter> parse_filter(const json& setting, bool xml) {
   if (setting.is_object() && setting.contains("source")) {
     auto source = parse_source(setting.at("source"), xml, "mapping.filter.source");
@@ -475,11 +483,22 @@ Result<Config> parse_config(std::string_view config_json) {
     if (!field) return field.error();
     if (!initial) return initial.error();
     if (!since) return since.error();
-    if (!field->empty() && config.fields.count(*field) == 0) {
-      return config_error("cursor.field",
-                          "must name a mapped field (" + *field + " is not mapped)");
+    const auto source = cursor->find("source");
+    if (!field->empty() && source != cursor->end()) {
+      return config_error("cursor", "give field or source, not both");
     }
-    config.cursor_field = *field;
+    if (!field->empty()) {
+      auto mapped = config.fields.find(*field);
+      if (mapped == config.fields.end()) {
+        return config_error("cursor.field",
+                            "must name a mapped field (" + *field + " is not mapped)");
+      }
+      config.cursor = mapped->second;
+    } else if (source != cursor->end()) {
+      auto parsed = parse_source(*source, config.xml, "cursor.source");
+      if (!parsed) return parsed.error();
+      config.cursor = std::move(*parsed);
+    }
     config.cursor_initial = *initial;
     config.since_initial = *since;
   }
@@ -501,6 +520,7 @@ struct RecordView {
   pugi::xml_node node;
 };
 
+// A JSON value as text: strings as they are, the rest as JSON.
 std::string json_text(const json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
 }
@@ -527,6 +547,7 @@ Result<std::optional<std::string>> evaluate(const Source& source, const RecordVi
   return found;
 }
 
+// Whether a filter value without equals/in marks a sale.
 bool truthy(const std::string& v) {
   return !v.empty() && v != "0" && v != "false" && v != "null";
 }
@@ -567,6 +588,13 @@ std::variant<sdk::Record, MappedPage::Skip, MappedPage::Failure> map_record(
     auto value = evaluate(it->second, view);
     if (value && *value) id = **value;
   }
+  // Sales and skips move the cursor, as they are the records the CRM need not send again.
+  auto advance_cursor = [&] {
+    if (!config.cursor) return;
+    auto value = evaluate(*config.cursor, view);
+    if (!value || !*value || (**value).empty()) return;
+    if (cursor_value.empty() || cursor_less(cursor_value, **value)) cursor_value = **value;
+  };
   if (config.filter) {
     auto value = evaluate(config.filter->source, view);
     if (!value) return MappedPage::Failure{id, locator + ": filter: " + value.error().message, raw};
@@ -577,6 +605,7 @@ std::variant<sdk::Record, MappedPage::Skip, MappedPage::Failure> map_record(
                        : std::find(config.filter->values.begin(), config.filter->values.end(),
                                    **value) != config.filter->values.end());
     if (!sale) {
+      advance_cursor();
       return MappedPage::Skip{
           id, "not a sale: filter " + config.filter->source.text() + " gave " + shown};
     }
@@ -591,14 +620,21 @@ std::variant<sdk::Record, MappedPage::Skip, MappedPage::Failure> map_record(
     }
     values[field] = **value;
   }
+  // The host reads amounts and times in every format it knows; a value without a single digit
+  // is a path pointing at the wrong member, reported here where the path is known.
+  for (const char* field : {"amount", "occurred_at"}) {
+    const std::string& value = values[field];
+    if (std::none_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return MappedPage::Failure{id,
+                                 locator + ": " + field + ": " + config.fields.at(field).text() +
+                                     " gave \"" + value + "\", which is not " +
+                                     (field[0] == 'a' ? "an amount" : "a time"),
+                                 raw};
+    }
+  }
   sdk::Record record;
   record.external_id = id;
   record.amount = values["amount"];
-  if (record.amount.empty()) {
-    return MappedPage::Failure{
-        id, locator + ": amount: " + config.fields.at("amount").text() + " gave an empty value",
-        raw};
-  }
   record.occurred_at = time_text(values["occurred_at"]);
   record.currency = values["currency"];
   record.customer_phone = values["customer_phone"];
@@ -606,11 +642,7 @@ std::variant<sdk::Record, MappedPage::Skip, MappedPage::Failure> map_record(
   record.description = values["description"];
   record.raw_json = raw;
   record.locator = locator;
-  if (!config.cursor_field.empty()) {
-    const std::string& value =
-        config.cursor_field == "occurred_at" ? record.occurred_at : values[config.cursor_field];
-    if (cursor_value.empty() || cursor_less(cursor_value, value)) cursor_value = value;
-  }
+  advance_cursor();
   return record;
 }
 
@@ -682,6 +714,7 @@ bool cursor_less(const std::string& a, const std::string& b) {
 
 namespace {
 
+// body with every string rendered as a template; status keeps the first error.
 json render_json(const json& body, const json& context, Result<void>& status) {
   if (body.is_string()) {
     auto rendered = Template::compile(body.get<std::string>())->render(context);

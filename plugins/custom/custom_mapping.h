@@ -88,7 +88,7 @@ struct Config {
   std::optional<XPath> xml_records;      // format xml: the records selector
   std::map<std::string, Source> fields;  // external_id, amount, occurred_at, customer_phone...
   std::optional<SaleFilter> filter;
-  std::string cursor_field;    // a mapped field whose greatest value becomes {{ cursor }}
+  std::optional<Source> cursor;  // its greatest value over sales and skips: the next {{ cursor }}
   std::string cursor_initial;  // {{ cursor }} before the first complete pass
   std::string since_initial;   // {{ since }} before the first complete pass
   std::optional<RequestTemplate> push_bonus;
@@ -113,7 +113,7 @@ struct MappedPage {
   std::vector<std::variant<sdk::Record, Skip, Failure>> outcomes;
   size_t record_count = 0;          // objects the records selector found
   std::optional<std::string> next;  // pagination.next's value, when configured and present
-  std::string max_cursor;           // the greatest cursor_field value of the sales, or ""
+  std::string max_cursor;           // the greatest cursor value of the sales and skips, or ""
 };
 
 // Maps a response body. A body that is not JSON / XML is INVALID_INPUT; a record that cannot be

@@ -99,6 +99,7 @@ class Parser {
  public:
   explicit Parser(std::string_view text) : text_(text) {}
 
+  // jsonpath-query = root-identifier segments, and nothing after it.
   Query parse_query_text() {
     if (!eat('$')) fail("a query starts with '$'");
     Query query = parse_segments(false);
@@ -109,28 +110,34 @@ class Parser {
  private:
   [[noreturn]] void fail(std::string reason) const { throw SyntaxError{pos_, std::move(reason)}; }
   bool at_end() const { return pos_ >= text_.size(); }
+  // The character ahead of the position, or NUL at the end.
   char peek(size_t ahead = 0) const {
     return pos_ + ahead < text_.size() ? text_[pos_ + ahead] : '\0';
   }
+  // Consumes c when it is next.
   bool eat(char c) {
     if (peek() != c || at_end()) return false;
     ++pos_;
     return true;
   }
+  // Consumes word when it is next.
   bool eat(std::string_view word) {
     if (text_.substr(pos_, word.size()) != word) return false;
     pos_ += word.size();
     return true;
   }
+  // Consumes c or fails naming what was expected.
   void expect(char c, const char* what) {
     if (!eat(c)) fail(std::string("expected ") + what);
   }
   static bool blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+  // S = *B (space, tab, LF, CR).
   void skip_blanks() {
     while (!at_end() && blank(peek())) ++pos_;
   }
   static bool digit(char c) { return c >= '0' && c <= '9'; }
   static bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+  // name-first: ALPHA, '_' or any non-ASCII byte of a UTF-8 sequence.
   static bool name_first(char c) {
     return alpha(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
   }
@@ -171,6 +178,7 @@ class Parser {
     }
   }
 
+  // member-name-shorthand after '.' or '..'.
   Selector parse_shorthand_name() {
     if (!name_first(peek())) fail("expected a member name, '*' or '['");
     size_t start = pos_;
@@ -181,6 +189,7 @@ class Parser {
     return selector;
   }
 
+  // bracketed-selection = "[" S selector *(S "," S selector) S "]".
   std::vector<Selector> parse_bracketed() {
     expect('[', "'['");
     std::vector<Selector> selectors;
@@ -193,6 +202,7 @@ class Parser {
     }
   }
 
+  // name, wildcard, index, slice or filter selector.
   Selector parse_selector() {
     Selector selector;
     char c = peek();
@@ -339,6 +349,7 @@ class Parser {
     return 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
   }
 
+  // Appends a Unicode scalar value as UTF-8.
   static void append_utf8(std::string& out, uint32_t cp) {
     if (cp < 0x80) {
       out += static_cast<char>(cp);
@@ -407,6 +418,7 @@ class Parser {
     return combine(Expr::Kind::kOr, std::move(operands));
   }
 
+  // logical-and-expr = basic-expr *(S "&&" S basic-expr).
   std::shared_ptr<const Expr> parse_and(bool bare_allowed) {
     size_t start = pos_;
     auto first = parse_basic(bare_allowed);
@@ -429,6 +441,7 @@ class Parser {
     return combine(Expr::Kind::kAnd, std::move(operands));
   }
 
+  // An AND or OR node; every operand must be logical.
   std::shared_ptr<const Expr> combine(Expr::Kind kind,
                                       std::vector<std::shared_ptr<const Expr>> operands) {
     for (const auto& operand : operands) {
@@ -440,6 +453,7 @@ class Parser {
     return e;
   }
 
+  // basic-expr: a paren-expr, a comparison or a test, with an optional '!'.
   std::shared_ptr<const Expr> parse_basic(bool bare_allowed) {
     size_t start = pos_;
     if (eat('!')) {
@@ -557,6 +571,7 @@ class Parser {
     return std::stod(text);
   }
 
+  // function-expr: a known function with well-typed arguments.
   std::shared_ptr<const Expr> parse_function() {
     size_t start = pos_;
     while (!at_end() && ((peek() >= 'a' && peek() <= 'z') || peek() == '_' || digit(peek()))) {
@@ -642,14 +657,17 @@ struct Value {
   const json& get() const { return v.index() == 1 ? *std::get<1>(v) : std::get<2>(v); }
 };
 
+// One selector applied to node's children.
 void select_children(const json& node, const Selector& s, const json& root, Nodes& out);
 
+// A segment's selectors on node, and on every descendant for '..'.
 void apply_segment(const Segment& segment, const json& node, const json& root, Nodes& out) {
   for (const Selector& s : segment.selectors) select_children(node, s, root, out);
   if (!segment.descendant || !node.is_structured()) return;
   for (const json& child : node) apply_segment(segment, child, root, out);
 }
 
+// The nodelist of a query from the current node (@) or the root ($).
 Nodes evaluate(const Query& query, const json& current, const json& root) {
   Nodes nodes{query.relative ? &current : &root};
   for (const Segment& segment : query.segments) {
@@ -660,6 +678,7 @@ Nodes evaluate(const Query& query, const json& current, const json& root) {
   return nodes;
 }
 
+// A logical expression's truth for the current node.
 bool test(const Expr& e, const json& current, const json& root);
 
 // UTF-8 scalar values in s.
@@ -686,6 +705,7 @@ bool regex_test(const std::string& subject, const std::string& pattern, bool who
   return rc >= 0;
 }
 
+// A comparable's or ValueType argument's value.
 Value value_of(const Expr& e, const json& current, const json& root) {
   switch (e.kind) {
     case Expr::Kind::kLiteral:
@@ -715,11 +735,13 @@ Value value_of(const Expr& e, const json& current, const json& root) {
   std::abort();  // the parser admits only literals, singular queries and value functions here
 }
 
+// == of RFC 9535 §2.3.5.2.2: Nothing equals only Nothing; numbers by value.
 bool equal(const Value& a, const Value& b) {
   if (a.nothing() || b.nothing()) return a.nothing() && b.nothing();
   return a.get() == b.get();
 }
 
+// <: numbers with numbers, strings with strings by code point; otherwise false.
 bool less(const Value& a, const Value& b) {
   if (a.nothing() || b.nothing()) return false;
   const json& x = a.get();
@@ -731,6 +753,7 @@ bool less(const Value& a, const Value& b) {
   return false;
 }
 
+// A comparison-expr.
 bool compare(const Expr& e, const json& current, const json& root) {
   Value a = value_of(*e.args[0], current, root);
   Value b = value_of(*e.args[1], current, root);
@@ -833,6 +856,7 @@ class IRegexpTranslator {
  public:
   explicit IRegexpTranslator(std::string_view p) : p_(p) {}
 
+  // The whole pattern as PCRE2; false when it is not an I-Regexp.
   bool translate(std::string& out) {
     if (!branches(out)) return false;
     return pos_ == p_.size();
@@ -854,6 +878,7 @@ class IRegexpTranslator {
     }
   }
 
+  // piece = atom [ quantifier ].
   bool piece(std::string& out) {
     if (!atom(out)) return false;
     char c = peek();
@@ -875,12 +900,14 @@ class IRegexpTranslator {
     return true;
   }
 
+  // QuantExact = 1*DIGIT.
   bool digits() {
     size_t start = pos_;
     while (peek() >= '0' && peek() <= '9') ++pos_;
     return pos_ > start;
   }
 
+  // atom = NormalChar / charClass / "(" i-regexp ")".
   bool atom(std::string& out) {
     char c = peek();
     switch (c) {
@@ -955,6 +982,7 @@ class IRegexpTranslator {
     return false;
   }
 
+  // IsCategory: a Unicode general category the grammar names.
   static bool category(std::string_view p) {
     if (p.empty() || p.size() > 2) return false;
     static constexpr std::pair<char, std::string_view> kCategories[] = {

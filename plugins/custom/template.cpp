@@ -41,6 +41,7 @@ class TemplateParser {
  public:
   explicit TemplateParser(std::string_view text) : text_(text) {}
 
+  // The template as literal text and placeholders, in order.
   std::vector<TemplatePart> parse() {
     std::vector<TemplatePart> parts;
     while (pos_ < text_.size()) {
@@ -62,15 +63,18 @@ class TemplateParser {
   }
 
  private:
+  // Stops parsing with a syntax error at position.
   [[noreturn]] static void fail(size_t position, std::string reason) {
     throw TemplateSyntaxError{position, std::move(reason)};
   }
   [[noreturn]] void fail(std::string reason) const { fail(pos_, std::move(reason)); }
   char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
+  // Skips spaces inside a placeholder.
   void skip_blanks() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
   }
   static bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+  // A name: letters, digits and '_', not starting with a digit.
   std::string identifier(const char* what) {
     size_t start = pos_;
     if (std::isdigit(static_cast<unsigned char>(peek())) || !ident_char(peek())) {
@@ -80,6 +84,7 @@ class TemplateParser {
     return std::string(text_.substr(start, pos_ - start));
   }
 
+  // After "{{": a path, filters, "}}".
   TemplatePart parse_placeholder() {
     TemplatePart part;
     part.placeholder = true;
@@ -119,6 +124,7 @@ class TemplateParser {
     return part;
   }
 
+  // A known filter with its quoted arguments.
   Filter parse_filter() {
     size_t start = pos_;
     std::string name = identifier("a filter name");
@@ -193,10 +199,12 @@ const json* resolve(const json& context, const std::vector<PathStep>& path) {
   return node->is_null() ? nullptr : node;
 }
 
+// A value as the template shows it.
 std::string text_of(const json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
+// Every occurrence of from replaced by to.
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   if (from.empty()) return s;
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
@@ -219,11 +227,6 @@ Result<Template> Template::compile(std::string_view text) {
                                               " at position " + std::to_string(e.position) + ": " +
                                               e.reason);
   }
-}
-
-bool Template::is_literal() const noexcept {
-  return std::none_of(parts_->begin(), parts_->end(),
-                      [](const internal::TemplatePart& p) { return p.placeholder; });
 }
 
 Result<std::string> Template::render(const nlohmann::json& context) const {

@@ -40,9 +40,6 @@ class Template {
   // nothing".
   Result<std::string> render(const nlohmann::json& context) const;
 
-  // True when the template has no placeholder.
-  bool is_literal() const noexcept;
-
   // The template text as given to compile().
   const std::string& text() const noexcept { return text_; }
 

@@ -193,25 +193,36 @@ TEST_CASE("the cursor fills {{ cursor }} so the next pass reads only newer order
   LoadedConnector loaded(CRMSYNC_PLUGIN_DIR, "custom");
   HarnessHostServices services;
   json settings = settings_for(sim, "none", "page");
-  settings["request"]["query"] = {{"updated_after", "{{ cursor }}"}};
+  settings["request"]["query"] = {{"updated_after", "{{ cursor }}"}, {"since", "{{ since }}"}};
   settings["pagination"] = {{"type", "page"}, {"size_param", "per_page"}, {"size", 10}};
-  settings["cursor"] = {{"field", "occurred_at"}, {"initial", "2020-01-01T00:00:00Z"}};
+  settings["cursor"] = {{"source", "$.updated_at"}, {"initial", "2020-01-01T00:00:00Z"}};
   auto instance = loaded.open(services, settings.dump());
   Collected first = full_pass(*instance, "");
   CHECK(first.objects() == 30);
   const json cursor = json::parse(first.cursor);
   CAPTURE(first.cursor);
-  CHECK(cursor["cursor"].get<std::string>().starts_with("2025-11-1"));
-  CHECK(cursor["cursor"].get<std::string>().ends_with("+03:00"));
   CHECK_FALSE(cursor.contains("pass"));
+  // The newest updated_at of the orders read, as the CRM wrote it.
+  CHECK(cursor["cursor"].get<std::string>().ends_with("+03:00"));
+  CHECK(cursor["cursor"].get<std::string>() > "2025-11-1");
 
+  sim.admin("POST", "clock/advance", {{"seconds", 3600}});
   const json added = sim.admin("POST", "records", {{"provider", "generic"}, {"count", 3}});
   Collected second = full_pass(*instance, first.cursor);
-  for (const json& id : added["ids"]) {
-    CHECK(std::count(second.sales.begin(), second.sales.end(),
-                     "TEST-" + std::to_string(id.get<int>())) == 1);
+  CHECK(second.objects() == 3);
+  std::set<std::string> new_ids;
+  for (const json& id : added["ids"]) new_ids.insert("TEST-" + std::to_string(id.get<int>()));
+  std::set<std::string> seen(second.sales.begin(), second.sales.end());
+  for (const std::string& skip : second.skipped) {
+    seen.insert("TEST-" + skip.substr(0, skip.find(':')));
   }
-  CHECK(second.objects() < 10);
+  CHECK(seen == new_ids);
+  // {{ since }} is when the previous complete pass started, in UTC.
+  const json requests = sim.admin("GET", "requests?provider=generic&limit=1");
+  const std::string since = cursor["since"].get<std::string>();
+  CHECK(since.ends_with("Z"));
+  CHECK(requests[0]["target"].get<std::string>().find(
+            "since=" + crmsync::custom::url_encode(since)) != std::string::npos);
 }
 
 TEST_CASE("OAuth2 refresh tokens rotate through the durable state; a 401 renews the token once") {
@@ -300,6 +311,11 @@ TEST_CASE("bad settings are INVALID_CONFIG naming the field") {
   cursor_unmapped["cursor"] = {{"field", "customer_ref"}};
   CHECK(open_error(loaded, services, cursor_unmapped) ==
         "INVALID_CONFIG: cursor.field: must name a mapped field (customer_ref is not mapped)");
+
+  json cursor_both = good;
+  cursor_both["cursor"] = {{"field", "occurred_at"}, {"source", "$.updated_at"}};
+  CHECK(open_error(loaded, services, cursor_both) ==
+        "INVALID_CONFIG: cursor: give field or source, not both");
 
   json no_amount = good;
   no_amount["mapping"].erase("amount");
@@ -439,6 +455,17 @@ TEST_CASE("map_response maps a sample body offline, as the sandbox shows it") {
   REQUIRE(instance->map_response(R"({"data": {"id": 1}})", broken).ok());
   REQUIRE(broken.failed.size() == 1);
   CHECK(broken.failed.front() == "1: Record 1: amount: {{ response.data.total }} matched nothing");
+
+  // A value that cannot be an amount names the field, the path and the value.
+  Collected unreadable;
+  REQUIRE(instance
+              ->map_response(R"({"data": {"id": 2, "total": "twelve", "created": 1763380800,
+                                           "client": {"phone": "+79123456789"}}})",
+                             unreadable)
+              .ok());
+  REQUIRE(unreadable.failed.size() == 1);
+  CHECK(unreadable.failed.front() ==
+        "2: Record 1: amount: {{ response.data.total }} gave \"twelve\", which is not an amount");
 
   Collected not_json;
   auto refused = instance->map_response("<html>", not_json);

@@ -35,6 +35,7 @@ struct Order {
   std::string phone_digits;  // ten digits after +7
 };
 
+// Base64 of user:password, to check Basic credentials.
 std::string base64(const std::string& in) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -54,6 +55,7 @@ std::string base64(const std::string& in) {
   return out;
 }
 
+// A form-encoded body as a map.
 std::map<std::string, std::string> parse_form(const std::string& body) {
   std::map<std::string, std::string> out;
   size_t start = 0;
@@ -79,6 +81,7 @@ std::map<std::string, std::string> parse_form(const std::string& body) {
   return out;
 }
 
+// Kopecks as "1500.50".
 std::string money_text(int64_t kopecks) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%lld.%02lld", static_cast<long long>(kopecks / 100),
@@ -86,12 +89,14 @@ std::string money_text(int64_t kopecks) {
   return buffer;
 }
 
+// A time as the CRM writes it: "2025-11-17T14:30:00+03:00".
 std::string rfc3339(SimTime t) {
   std::string local = local_text(t, kOffsetHours);
   local[10] = 'T';
   return local + offset_text(kOffsetHours, true);
 }
 
+// Text safe inside an XML element or attribute.
 std::string xml_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
@@ -218,6 +223,7 @@ class Generic final : public Provider {
   }
 
  private:
+  // A new order at time at, with the next id.
   Order make_order(Rng& rng, SimTime at) {
     Order o;
     o.id = kFirstOrderId + static_cast<int64_t>(orders_.size());
@@ -240,6 +246,7 @@ class Generic final : public Provider {
            d.substr(8, 2);
   }
 
+  // An order in the JSON views; numeric_total writes the total as a JSON number.
   Json order_json(const Order& o, bool numeric_total) const {
     Json total = numeric_total ? Json(static_cast<double>(o.total_kopecks) / 100.0)
                                : Json(money_text(o.total_kopecks));
@@ -253,6 +260,7 @@ class Generic final : public Provider {
             {"client", {{"name", o.name}, {"phone", phone_text(o)}}}};
   }
 
+  // An order in the XML views.
   std::string order_xml(const Order& o) const {
     return "<order id=\"" + std::to_string(o.id) + "\"><number>ORD-" + std::to_string(o.id) +
            "</number><status>" + o.status + "</status><total>" + money_text(o.total_kopecks) +
@@ -281,6 +289,7 @@ class Generic final : public Provider {
     return false;
   }
 
+  // POST /oauth/token: client credentials or a single-use refresh token.
   Reply token(const SimRequest& request) {
     const auto form = parse_form(request.body);
     auto field = [&](const char* name) {
@@ -309,6 +318,7 @@ class Generic final : public Provider {
     return Reply::json(200, answer);
   }
 
+  // POST /api/{auth}/bonuses: one bonus per Idempotency-Key.
   Reply bonus(const SimRequest& request) {
     if (!authorized(request, request.params.at("auth"))) return error(401, "Unauthorized");
     Json body = Json::parse(request.body, nullptr, false);
@@ -324,6 +334,7 @@ class Generic final : public Provider {
     return Reply::json(201, {{"ok", true}});
   }
 
+  // GET /api/{auth}/{paging}/{format}: the orders, paged the requested way.
   Reply list(const SimRequest& request) {
     const std::string& auth = request.params.at("auth");
     const std::string& paging = request.params.at("paging");
@@ -407,6 +418,7 @@ class Generic final : public Provider {
                             : xml_reply(shown, matching.size(), next);
   }
 
+  // The JSON body of each paging view.
   Reply json_reply(const std::string& paging, const std::vector<const Order*>& shown, size_t total,
                    size_t first, int64_t size, const std::optional<std::string>& next) const {
     Json list = Json::array();
@@ -442,6 +454,7 @@ class Generic final : public Provider {
     return Reply::json(200, body);
   }
 
+  // The XML body, with <next> when there is a next page.
   Reply xml_reply(const std::vector<const Order*>& shown, size_t total,
                   const std::optional<std::string>& next) const {
     std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><orders total=\"" +
