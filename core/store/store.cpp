@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <unordered_map>
 
 namespace crmsync::store {
@@ -890,6 +891,96 @@ class SqlStore final : public Store {
     });
   }
 
+  // ---- metrics -------------------------------------------------------------------------------
+
+  Result<OpsCounts> ops_counts(const OpsCountsQuery& query) override {
+    return with_connection([&](Connection& c) -> Result<OpsCounts> {
+      OpsCounts out;
+      auto integrations = c.run("SELECT id FROM crm_integrations");
+      if (!integrations) return integrations.error();
+      std::map<std::string, QueueDepth> depths;
+      for (size_t r = 0; r < integrations->size(); ++r) {
+        const std::string id = integrations->text(r, 0);
+        depths[id].integration_id = id;
+      }
+      // Each reads only the pending range of the queue's (status, next_attempt_at) index.
+      struct Pending {
+        const char* sql;
+        int64_t QueueDepth::*field;
+      };
+      const Pending pending[] = {
+          {"SELECT integration_id, COUNT(*) FROM webhook_inbox WHERE status = 'pending' "
+           "GROUP BY integration_id",
+           &QueueDepth::inbox},
+          {"SELECT integration_id, COUNT(*) FROM retry_queue WHERE status = 'pending' "
+           "GROUP BY integration_id",
+           &QueueDepth::retry},
+          {"SELECT t.integration_id, COUNT(*) FROM outbox o JOIN transactions t ON t.id = "
+           "o.transaction_id WHERE o.status = 'pending' GROUP BY t.integration_id",
+           &QueueDepth::outbox},
+      };
+      for (const Pending& p : pending) {
+        auto rows = c.run(p.sql);
+        if (!rows) return rows.error();
+        for (size_t r = 0; r < rows->size(); ++r) {
+          QueueDepth& depth = depths[rows->text(r, 0)];
+          depth.integration_id = rows->text(r, 0);
+          depth.*p.field = rows->integer(r, 1);
+        }
+      }
+      for (auto& [id, depth] : depths) out.queues.push_back(std::move(depth));
+
+      const int64_t settled_before = ms(query.settled_before);
+      // The settled prefix ends before the first unsettled run above the watermark.
+      auto runs_horizon = c.run(
+          "SELECT (SELECT MIN(id) FROM sync_runs WHERE id > $1 AND ((status = 'running' AND "
+          "(lease_until IS NULL OR lease_until >= $3)) OR (status <> 'running' AND (finished_at "
+          "IS NULL OR finished_at >= $2)))), (SELECT MAX(id) FROM sync_runs)",
+          {query.runs_after_id, settled_before, ms(query.stale_before)});
+      if (!runs_horizon) return runs_horizon.error();
+      out.runs_settled_through = settled_through(*runs_horizon, query.runs_after_id);
+      // Materialized so that both planners read the id range by the primary key instead of
+      // walking an integration index for the GROUP BY's order (a scan of the whole table).
+      auto runs = c.run(
+          "WITH recent AS MATERIALIZED (SELECT id, integration_id, status, fetched, inserted, "
+          "duplicates, failed, skipped FROM sync_runs WHERE id > $1) SELECT integration_id, "
+          "status, CASE WHEN id <= $2 THEN 1 ELSE 0 END, COUNT(*), COALESCE(SUM(fetched), 0), "
+          "COALESCE(SUM(inserted), 0), COALESCE(SUM(duplicates), 0), COALESCE(SUM(failed), 0), "
+          "COALESCE(SUM(skipped), 0) FROM recent GROUP BY 1, 2, 3",
+          {query.runs_after_id, out.runs_settled_through});
+      if (!runs) return runs.error();
+      for (size_t r = 0; r < runs->size(); ++r) {
+        RunTotals t;
+        t.integration_id = runs->text(r, 0);
+        t.status = parse_enum<RunStatus>(runs->text(r, 1), kRunStatuses);
+        t.settled = runs->boolean(r, 2);
+        t.runs = runs->integer(r, 3);
+        t.counts = {runs->integer(r, 4), runs->integer(r, 5), runs->integer(r, 6),
+                    runs->integer(r, 7), runs->integer(r, 8)};
+        out.runs.push_back(std::move(t));
+      }
+
+      auto logs_horizon = c.run(
+          "SELECT (SELECT MIN(id) FROM integration_logs WHERE id > $1 AND created_at >= $2), "
+          "(SELECT MAX(id) FROM integration_logs)",
+          {query.logs_after_id, settled_before});
+      if (!logs_horizon) return logs_horizon.error();
+      out.logs_settled_through = settled_through(*logs_horizon, query.logs_after_id);
+      auto errors = c.run(
+          "WITH recent AS MATERIALIZED (SELECT id, integration_id, error_type FROM "
+          "integration_logs WHERE id > $1 AND log_type = 'error' AND integration_id IS NOT NULL) "
+          "SELECT integration_id, COALESCE(error_type, ''), CASE WHEN id <= $2 THEN 1 ELSE 0 END, "
+          "COUNT(*) FROM recent GROUP BY 1, 2, 3",
+          {query.logs_after_id, out.logs_settled_through});
+      if (!errors) return errors.error();
+      for (size_t r = 0; r < errors->size(); ++r) {
+        out.errors.push_back(
+            {errors->text(r, 0), errors->text(r, 1), errors->boolean(r, 2), errors->integer(r, 3)});
+      }
+      return out;
+    });
+  }
+
   // ---- alerts, state, API keys ---------------------------------------------------------------
 
   Result<bool> record_alert(const Alert& a) override {
@@ -982,6 +1073,14 @@ class SqlStore final : public Store {
       }
     }
     return sql;
+  }
+
+  // From (first unsettled id, highest id): the last id of the settled prefix above after (never
+  // below it, even when newer rows were deleted).
+  static int64_t settled_through(const Rows& horizon, int64_t after) {
+    const auto first_unsettled = horizon.optional_integer(0, 0);
+    const int64_t highest = horizon.optional_integer(0, 1).value_or(after);
+    return std::max(after, first_unsettled ? *first_unsettled - 1 : highest);
   }
 
   static Param credentials_blob(const crypto::Sealed& sealed) {

@@ -273,6 +273,53 @@ struct IntegrationStats {
   std::optional<std::chrono::milliseconds> average_duration;
 };
 
+// Pending items of the queues for one integration (empty id: outbox events of sales whose
+// integration was deleted).
+struct QueueDepth {
+  std::string integration_id;
+  int64_t inbox = 0;
+  int64_t retry = 0;
+  int64_t outbox = 0;
+};
+
+// What ops_counts reads of sync_runs and integration_logs: rows with ids above the caller's
+// watermarks (it keeps totals of the rows at or below them). A run is settled once it finished
+// before settled_before, or when it is still running on a lease that ended before stale_before
+// (its host died; it stays "running" for the caller); a log line once written before
+// settled_before. Rows that old no longer change, and no row with a lower id can still commit.
+struct OpsCountsQuery {
+  int64_t runs_after_id = 0;
+  int64_t logs_after_id = 0;
+  Timestamp settled_before{};
+  Timestamp stale_before{};
+};
+
+// Totals of one integration's runs of one status.
+struct RunTotals {
+  std::string integration_id;
+  RunStatus status = RunStatus::running;
+  bool settled = false;  // the rows are at or below OpsCounts::runs_settled_through
+  int64_t runs = 0;
+  RunCounts counts;
+};
+
+// Error lines of integration_logs of one integration and error type.
+struct ErrorTotals {
+  std::string integration_id;
+  std::string error_type;  // empty when the line has none
+  bool settled = false;    // the rows are at or below OpsCounts::logs_settled_through
+  int64_t lines = 0;
+};
+
+// Queue depths now, and totals of runs and error lines above the query's watermarks (metrics).
+struct OpsCounts {
+  std::vector<QueueDepth> queues;  // every integration, plus "" when deleted ones left events
+  std::vector<RunTotals> runs;
+  int64_t runs_settled_through = 0;  // every run with runs_after_id < id <= this is settled
+  std::vector<ErrorTotals> errors;   // integration-level lines only
+  int64_t logs_settled_through = 0;  // every line with logs_after_id < id <= this is settled
+};
+
 // The store. Obtain one with open_store.
 class Store {
  public:
@@ -393,6 +440,11 @@ class Store {
   virtual Result<uint64_t> state_cas(const std::string& integration_id, const std::string& key,
                                      uint64_t expected_version, const std::string& value,
                                      Timestamp now) = 0;
+
+  // Metrics: queue depths by one GROUP BY over the pending part of each queue's status index;
+  // runs and error lines above the watermarks by primary-key range scans, so that a caller
+  // that advances the watermarks reads only recent rows however old the database is.
+  virtual Result<OpsCounts> ops_counts(const OpsCountsQuery& query) = 0;
 
   // API keys.
   virtual Result<void> add_api_key(const ApiKey& key) = 0;
