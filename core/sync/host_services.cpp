@@ -10,7 +10,26 @@ namespace crmsync::sync {
 
 StoreHostServices::StoreHostServices(store::Store& store, HttpDefaults http, ProcessLog log,
                                      std::function<store::Timestamp()> now)
-    : store_(store), http_(std::move(http)), log_(std::move(log)), now_(std::move(now)) {}
+    : store_(store), http_(std::move(http)), log_(std::move(log)), now_(std::move(now)) {
+  if (http_.metrics != nullptr) {
+    requests_ = &http_.metrics->counter(
+        "crmsync_crm_requests_total",
+        "HTTP requests connectors made to their CRM, by final status code (error: no response).",
+        {"integration", "status"});
+    durations_ = &http_.metrics->histogram(
+        "crmsync_crm_request_duration_seconds",
+        "Time of one connector request to its CRM, the host's retries and waits included.",
+        {"integration"}, metrics::kCrmLatencyBuckets);
+  }
+}
+
+void StoreHostServices::observe(std::string_view integration_id, int32_t status,
+                                std::chrono::steady_clock::duration took) {
+  if (requests_ == nullptr) return;
+  const std::string code = status == 0 ? "error" : std::to_string(status);
+  requests_->with({integration_id, code}).inc();
+  durations_->with({integration_id}).observe(std::chrono::duration<double>(took).count());
+}
 
 void StoreHostServices::prepare(const std::string& integration_id, IntegrationProfile profile) {
   std::lock_guard lock(mutex_);
@@ -94,8 +113,11 @@ Result<plugin_host::HttpResponse> StoreHostServices::http(std::string_view integ
   out.timeout = std::chrono::milliseconds(request.timeout_ms);
   out.no_retry = request.no_retry;
   out.sensitive = request.sensitive;
+  const auto begun = std::chrono::steady_clock::now();
   auto response =
       (*client)->send(out, [this, id = std::string(integration_id)] { return is_cancelled(id); });
+  observe(integration_id, response ? response->status : 0,
+          std::chrono::steady_clock::now() - begun);
   if (!response) return response.error();
   plugin_host::HttpResponse in;
   in.status = response->status;

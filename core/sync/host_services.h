@@ -7,6 +7,7 @@
 #define CRMSYNC_CORE_SYNC_HOST_SERVICES_H
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "http/client.h"
+#include "metrics/metrics.h"
 #include "plugin_host/host_services.h"
 #include "store/store.h"
 
@@ -32,6 +34,9 @@ struct HttpDefaults {
   // false: ignore the connectors' declared rate limits. Only for measuring the engine itself
   // (bench/sync); against a real provider the limits are what keeps the account unblocked.
   bool honour_declared_limits = true;
+  // Non-null: every request is counted in crmsync_crm_requests_total and timed in
+  // crmsync_crm_request_duration_seconds. Must outlive the services.
+  metrics::Registry* metrics = nullptr;
 };
 
 // What the host knows about an integration before its instance opens.
@@ -73,8 +78,14 @@ class StoreHostServices : public plugin_host::HostServices {
   };
   Result<std::shared_ptr<http::Client>> client_for(std::string_view integration_id);
 
+  // Counts and times one request of a connector (status 0: no response).
+  void observe(std::string_view integration_id, int32_t status,
+               std::chrono::steady_clock::duration took);
+
   store::Store& store_;
   HttpDefaults http_;
+  metrics::CounterFamily* requests_ = nullptr;     // set when http_.metrics is
+  metrics::HistogramFamily* durations_ = nullptr;  // set when http_.metrics is
   ProcessLog log_;
   std::function<store::Timestamp()> now_;
   std::mutex mutex_;
