@@ -162,6 +162,7 @@ class Family final : public internal::FamilyBase {
   T& with(std::initializer_list<std::string_view> values);
   T& with(std::span<const std::string> values);
 
+  // Appends HELP, TYPE and every series (a histogram's as _bucket, _sum and _count lines).
   void render(std::string& out) const override;
 
  private:
@@ -171,6 +172,7 @@ class Family final : public internal::FamilyBase {
   std::map<LabelValues, std::unique_ptr<T>, internal::LabelLess> series_;
 };
 
+// The three kinds of families the registry makes.
 using CounterFamily = Family<Counter>;
 using GaugeFamily = Family<Gauge>;
 using HistogramFamily = Family<Histogram>;
@@ -197,6 +199,7 @@ using Collector = std::function<Result<std::vector<CollectedFamily>>()>;
 // The metrics of one process. Thread-safe; families live as long as the registry.
 class Registry {
  public:
+  // Registers crmsync_metrics_collect_errors_total.
   Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;

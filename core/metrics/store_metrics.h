@@ -4,7 +4,8 @@
 // Runs and log lines are counted incrementally: totals of settled rows are kept in memory with
 // the highest id they cover, and each scrape reads only rows above it (Store::ops_counts), so a
 // scrape costs the same with a year of history as with a day. The first scrape after start
-// reads the whole history once.
+// reads the whole history once. Every host on one PostgreSQL reports the same database totals:
+// aggregate them with max, not sum.
 #ifndef CRMSYNC_CORE_METRICS_STORE_METRICS_H
 #define CRMSYNC_CORE_METRICS_STORE_METRICS_H
 
