@@ -68,17 +68,38 @@ std::string field_path(const std::vector<std::string>& context) {
   return out;
 }
 
-std::string describe(const valijson::ValidationResults::Error& error) {
+// A valijson error as a field and what is wrong with it.
+FieldError field_error(const valijson::ValidationResults::Error& error) {
   const std::string path = field_path(error.context);
   static constexpr std::string_view kMissing = "Missing required property '";
   if (error.description.rfind(kMissing, 0) == 0) {
     std::string name = error.description.substr(kMissing.size());
     name = name.substr(0, name.find('\''));
-    return "field `" + (path.empty() ? name : path + "." + name) + "` is required";
+    return {path.empty() ? name : path + "." + name, "is required"};
+  }
+  static constexpr std::string_view kUnknown = "'additionalProperties' constraints: '";
+  if (const size_t at = error.description.find(kUnknown); at != std::string::npos) {
+    std::string name = error.description.substr(at + kUnknown.size());
+    name = name.substr(0, name.find('\''));
+    return {path.empty() ? name : path + "." + name, "is not a known setting"};
   }
   std::string text = error.description;
   if (!text.empty() && text.back() == '.') text.pop_back();
-  return path.empty() ? text : "field `" + path + "`: " + text;
+  return {path, text};
+}
+
+std::string describe(const valijson::ValidationResults::Error& error) {
+  const FieldError field = field_error(error);
+  if (field.message == "is required" || field.message == "is not a known setting") {
+    return "field `" + field.field + "` " + field.message;
+  }
+  return field.field.empty() ? field.message : "field `" + field.field + "`: " + field.message;
+}
+
+// valijson reports each enclosing schema of a violation too ("Failed to validate against schema
+// associated with property name 'x'"); those say nothing a form can show.
+bool is_enclosing(const valijson::ValidationResults::Error& error) {
+  return error.description.rfind("Failed to validate", 0) == 0;
 }
 
 }  // namespace
@@ -93,6 +114,19 @@ Result<void> ConfigSchema::validate(const nlohmann::json& config) const {
   std::string message = "config: " + describe(first);
   // The first error is the most specific; the rest are usually its enclosing schemas.
   return fail(CRMSYNC_E_INVALID_CONFIG, message);
+}
+
+std::vector<FieldError> ConfigSchema::field_errors(const nlohmann::json& config) const {
+  valijson::Validator validator;
+  valijson::ValidationResults results;
+  valijson::adapters::NlohmannJsonAdapter adapter(config);
+  std::vector<FieldError> out;
+  if (validator.validate(compiled_->schema, adapter, &results)) return out;
+  valijson::ValidationResults::Error error;
+  while (results.popError(error)) {
+    if (!is_enclosing(error)) out.push_back(field_error(error));
+  }
+  return out;
 }
 
 }  // namespace crmsync::plugin_host::internal

@@ -20,6 +20,7 @@
 
 #include "base/result.h"
 #include "plugin_host/host_services.h"
+#include "plugin_host/plugin_host.h"
 
 namespace crmsync::plugin_host::internal {
 
@@ -70,6 +71,9 @@ class ConfigSchema {
 
   // Checks a config; the error reads "config: field `company_id` is required".
   Result<void> validate(const nlohmann::json& config) const;
+
+  // Every violation, most specific only (not the enclosing "failed to validate" ones).
+  std::vector<FieldError> field_errors(const nlohmann::json& config) const;
 
   // Top-level properties marked "x-secret": true.
   const std::vector<std::string>& secret_fields() const noexcept { return secret_fields_; }

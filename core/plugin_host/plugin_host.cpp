@@ -108,8 +108,16 @@ const std::vector<std::string>& Connector::secret_fields() const noexcept {
 Result<void> Connector::validate_settings(std::string_view settings_json) const {
   nlohmann::json settings = nlohmann::json::parse(settings_json, nullptr, false);
   if (settings.is_discarded()) return fail(CRMSYNC_E_INVALID_CONFIG, "config: not valid JSON");
-  if (!settings.is_object()) return fail(CRMSYNC_E_INVALID_CONFIG, "config: expected a JSON object");
+  if (!settings.is_object())
+    return fail(CRMSYNC_E_INVALID_CONFIG, "config: expected a JSON object");
   return schema_->validate(settings);
+}
+
+std::vector<FieldError> Connector::settings_errors(std::string_view settings_json) const {
+  nlohmann::json settings = nlohmann::json::parse(settings_json, nullptr, false);
+  if (settings.is_discarded()) return {{"", "not valid JSON"}};
+  if (!settings.is_object()) return {{"", "expected a JSON object"}};
+  return schema_->field_errors(settings);
 }
 
 PluginHost::PluginHost() = default;
@@ -186,7 +194,15 @@ LoadResult PluginHost::load(const std::filesystem::path& path) {
 
 std::vector<LoadResult> PluginHost::load_all(const config::Config& config) {
   std::vector<LoadResult> results;
-  for (const std::string& id : config.plugins.enabled) {
+  std::vector<std::string> ids = config.plugins.enabled;
+  if (ids.empty()) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(config.plugins.dir, ec)) {
+      if (entry.path().extension() == ".so") ids.push_back(entry.path().stem().string());
+    }
+    std::sort(ids.begin(), ids.end());
+  }
+  for (const std::string& id : ids) {
     const std::filesystem::path path = std::filesystem::path(config.plugins.dir) / (id + ".so");
     LoadResult result;
     if (const Connector* loaded = find(id)) {

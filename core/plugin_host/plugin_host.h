@@ -27,6 +27,12 @@
 
 namespace crmsync::plugin_host {
 
+// One violation of a connector's config schema, for forms that show errors next to fields.
+struct FieldError {
+  std::string field;    // "company_id", "settings.window_hours", "items[0]"; empty for the whole
+  std::string message;  // "is required", "must be of type integer"...
+};
+
 namespace internal {
 class Library;
 class ConfigSchema;
@@ -51,6 +57,9 @@ class Connector {
   // Checks settings (a JSON object, secrets included) against the schema; the error reads
   // "config: field `company_id` is required".
   Result<void> validate_settings(std::string_view settings_json) const;
+  // Every violation of the schema by settings (a JSON object, secrets included), field by field;
+  // empty when valid. Text that is not a JSON object is one error on the whole.
+  std::vector<FieldError> settings_errors(std::string_view settings_json) const;
   // The provider's request limits the connector declares (empty before ABI 1.1 or when none);
   // valid while the connector (or an instance of it) lives.
   std::span<const crmsync_rate_limit_v1> rate_limits() const noexcept {
@@ -187,8 +196,9 @@ class PluginHost {
   PluginHost(const PluginHost&) = delete;
   PluginHost& operator=(const PluginHost&) = delete;
 
-  // Loads <plugins.dir>/<id>.so for every enabled id; one result per id, in order. A connector
-  // whose descriptor id differs from its file name is refused.
+  // Loads <plugins.dir>/<id>.so for every enabled id, or every *.so of plugins.dir (by name)
+  // when none is listed; one result per id, in order. A connector whose descriptor id differs
+  // from its file name is refused.
   std::vector<LoadResult> load_all(const config::Config& config);
 
   // Loads one library and runs the ABI checks.
