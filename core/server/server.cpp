@@ -104,6 +104,16 @@ void Router::add(std::string method, std::string_view pattern, Handler handler) 
   routes_.push_back({std::move(method), split_path(pattern), std::move(handler)});
 }
 
+std::vector<std::pair<std::string, std::string>> Router::routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Route& route : routes_) {
+    std::string pattern;
+    for (const std::string& segment : route.segments) pattern += "/" + segment;
+    out.emplace_back(route.method, pattern.empty() ? "/" : pattern);
+  }
+  return out;
+}
+
 const Handler* Router::match(std::string_view method, std::string_view path,
                              std::map<std::string, std::string>& params, int& status) const {
   const std::vector<std::string> segments = split_path(path);
@@ -205,12 +215,22 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) return close();
     set_busy(true);
+    const auto target = parser_->get().target();
+    const size_t limit = body_limit_for(std::string_view(target.data(), target.size()));
+    parser_->body_limit(limit);
     const auto length = parser_->content_length();
-    if (length && *length > state_->options.body_limit) return too_large();
+    if (length && *length > limit) return too_large();
     stream_.expires_after(state_->options.body_timeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec2, size_t) { self->on_body(ec2); });
+  }
+
+  size_t body_limit_for(std::string_view target) const {
+    for (const auto& [prefix, limit] : state_->options.body_limits) {
+      if (target.substr(0, prefix.size()) == prefix) return limit;
+    }
+    return state_->options.body_limit;
   }
 
   void on_body(beast::error_code ec) {

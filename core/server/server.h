@@ -63,6 +63,8 @@ class Router {
   // The handler for method and path, with its captures; nullptr with status 404 or 405.
   const Handler* match(std::string_view method, std::string_view path,
                        std::map<std::string, std::string>& params, int& status) const;
+  // Every route as (method, pattern), in the order added: for documentation checks.
+  std::vector<std::pair<std::string, std::string>> routes() const;
 
  private:
   struct Route {
@@ -79,6 +81,9 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0: any free port (see Server::port)
   int threads = 2;       // I/O threads
   size_t body_limit = 1 << 20;
+  // Larger (or smaller) limits for targets that start with a prefix, e.g. CSV uploads; the first
+  // matching prefix wins.
+  std::vector<std::pair<std::string, size_t>> body_limits;
   // The request line and headers must arrive within header_timeout, the body within
   // body_timeout after them; an idle keep-alive connection closes after idle_timeout.
   std::chrono::milliseconds header_timeout{10'000};
