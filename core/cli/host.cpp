@@ -94,6 +94,8 @@ Result<std::unique_ptr<Host>> open_host(const config::Config& config) {
   host->mailer = std::move(*mailer);
 
   sync::HttpDefaults http;
+  host->metrics = std::make_unique<metrics::Registry>();
+  http.metrics = host->metrics.get();
   host->services =
       std::make_unique<sync::StoreHostServices>(*host->store, std::move(http), &log_line, &now);
   sync::EngineOptions options;

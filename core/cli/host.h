@@ -11,6 +11,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "crypto/crypto.h"
+#include "metrics/metrics.h"
 #include "plugin_host/plugin_host.h"
 #include "store/store.h"
 #include "sync/engine.h"
@@ -29,7 +30,8 @@ struct Host {
   std::vector<crypto::MasterKey> keys;  // the config's master key first, if any
   std::unique_ptr<store::Store> store;
   std::unique_ptr<plugin_host::PluginHost> plugins;
-  std::unique_ptr<alerts::Mailer> mailer;  // nullptr when alerts.smtp_url is empty
+  std::unique_ptr<alerts::Mailer> mailer;      // nullptr when alerts.smtp_url is empty
+  std::unique_ptr<metrics::Registry> metrics;  // what /metrics shows; connector HTTP calls count
   std::unique_ptr<sync::StoreHostServices> services;
   std::unique_ptr<sync::Engine> engine;
   std::string owner;  // this process's lease owner id

@@ -14,5 +14,8 @@ int main(int argc, char** argv) {
   crmsync::cli::register_sync(cli);
   crmsync::cli::register_serve(cli);
   crmsync::cli::register_demo(cli);
+  crmsync::cli::register_api_key(cli);
+  crmsync::cli::register_logs(cli);
+  crmsync::cli::register_stats(cli);
   return cli.run(argc, argv);
 }

@@ -3,34 +3,16 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "admin/api.h"
 #include "cli/commands/commands.h"
 #include "cli/runtime.h"
-#include "normalize/utc_time.h"
 
 namespace crmsync::cli {
 namespace {
 
-bool is_upper_code(const std::string& text, size_t length) {
-  if (text.size() != length) return false;
-  for (char c : text) {
-    if (c < 'A' || c > 'Z') return false;
-  }
-  return true;
-}
-
 int add(const Cli& cli, const store::Business& business) {
-  if (business.id.empty()) return report_failure("business id must not be empty");
-  if (!normalize::TimeZone::locate(business.timezone)) {
-    return report_failure("unknown time zone '" + business.timezone +
-                          "' (use an IANA name such as Europe/Moscow)");
-  }
-  if (!is_upper_code(business.region, 2)) {
-    return report_failure("region must be a two-letter country code such as RU, got '" +
-                          business.region + "'");
-  }
-  if (!is_upper_code(business.currency, 3)) {
-    return report_failure("currency must be an ISO 4217 code such as RUB, got '" +
-                          business.currency + "'");
+  if (const auto errors = admin::business_errors(business); !errors.empty()) {
+    return report_failure(errors.front().field + ": " + errors.front().message);
   }
   auto config = cli.load_config();
   if (!config) return report_failure(config.error().message);

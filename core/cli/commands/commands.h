@@ -34,6 +34,12 @@ void register_sync(Cli& cli);
 // `crmsync serve`: the scheduler, until SIGTERM or SIGINT.
 void register_serve(Cli& cli);
 
+// `crmsync api-key create|delete`: keys of the admin API.
+void register_api_key(Cli& cli);
+// `crmsync logs --integration ID`: log lines, newest first.
+void register_logs(Cli& cli);
+// `crmsync stats --integration ID`: the spec's statistics over 30 days.
+void register_stats(Cli& cli);
 // `crmsync demo`: simulated CRMs synced for a while, and a table of the result.
 void register_demo(Cli& cli);
 

@@ -1,10 +1,10 @@
 // `crmsync serve [--stop-after SECONDS]`: runs the host: the HTTP listener (server.listen and
-// server.port) receiving webhooks, the workers mapping them into sales, scheduled syncs of every
-// active integration, item-level retries, webhook registration with the CRMs (when
-// server.public_url is set) and delivery of outbox events to the loyalty module (loyalty.url;
-// without it the events wait in the outbox table), until SIGTERM or SIGINT (or the given time),
-// then stops gracefully: the listener drains requests in flight, runs in flight get a grace
-// period to finish, the rest are stopped and recorded as abandoned, committed work is kept.
+// server.port) receiving webhooks and serving the admin API, the workers mapping them into sales,
+// scheduled syncs of every active integration, item-level retries, webhook registration with the
+// CRMs (when server.public_url is set) and delivery of outbox events to the loyalty module
+// (loyalty.url; without it the events wait in the outbox table), until SIGTERM or SIGINT (or the
+// given time), then stops gracefully: the listener drains requests in flight, runs in flight get a
+// grace period to finish, the rest are stopped and recorded as abandoned, committed work is kept.
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,10 +13,14 @@
 #include <cstdio>
 #include <ctime>
 
+#include <filesystem>
+
+#include "admin/api.h"
 #include "cli/commands/commands.h"
 #include "cli/host.h"
 #include "cli/runtime.h"
 #include "loyalty/loyalty.h"
+#include "metrics/store_metrics.h"
 #include "server/server.h"
 #include "sync/scheduler.h"
 #include "webhooks/receiver.h"
@@ -122,19 +126,6 @@ int run(const Cli& cli, const Options& options) {
   auto receiver = std::make_unique<webhooks::Receiver>(*host.store, host.keys, receiving);
   server::Router router;
   receiver->add_routes(router);
-  router.add("GET", "/healthz", [](server::Request&&, server::Reply reply) {
-    reply(server::Response::json(200, R"({"status":"ok"})"));
-  });
-  server::ServerOptions listening;
-  listening.address = config->server.listen;
-  listening.port = config->server.port;
-  listening.threads = static_cast<int>(config->server.threads);
-  listening.body_limit = config->server.max_body_bytes;
-  auto listener = server::Server::start(listening, std::move(router));
-  if (!listener) return report_failure(listener.error().message);
-  log_line(CRMSYNC_LOG_INFO, "",
-           "listening on " + config->server.listen + ":" + std::to_string((*listener)->port()));
-
   sync::SchedulerOptions schedule;
   schedule.interval = std::chrono::seconds(config->scheduler.interval_seconds);
   schedule.workers = config->scheduler.workers;
@@ -167,6 +158,49 @@ int run(const Cli& cli, const Options& options) {
                        }});
   }
   add_webhook_registration(scheduler, host, config->server.public_url);
+
+  // The admin API on the same listener; manual syncs go through the scheduler.
+  auto schema_version = host.store->schema_version();
+  if (!schema_version) return report_failure(schema_version.error().message);
+  admin::ApiOptions api_options;
+  api_options.csv_connector = std::filesystem::path(config->plugins.dir) / "csv.so";
+  api_options.upload_dir = std::filesystem::temp_directory_path();
+  api_options.max_csv_bytes = config->server.max_upload_bytes;
+  api_options.workers = static_cast<int>(config->server.api_workers);
+  api_options.owner = host.owner;
+  api_options.now = now;
+  api_options.trigger = [&scheduler](const std::string& id) { return scheduler.trigger(id); };
+  api_options.expected_schema_version = *schema_version;
+  metrics::StoreMetricsOptions store_metrics;
+  store_metrics.now = now;
+  metrics::add_store_metrics(*host.metrics, *host.store, store_metrics);
+  metrics::add_callback(
+      *host.metrics, "crmsync_webhook_requests_total", "Webhook requests by result.",
+      metrics::Type::counter, {"result"}, [&receiver] {
+        const webhooks::ReceiverStats s = receiver->stats();
+        return std::vector<metrics::Sample>{{{"accepted"}, static_cast<double>(s.accepted)},
+                                            {{"duplicate"}, static_cast<double>(s.duplicates)},
+                                            {{"unauthorized"}, static_cast<double>(s.unauthorized)},
+                                            {{"not_found"}, static_cast<double>(s.not_found)},
+                                            {{"unavailable"}, static_cast<double>(s.unavailable)}};
+      });
+  api_options.metrics = [&host] { return host.metrics->render(); };
+  auto api = std::make_unique<admin::Api>(*host.store, *host.plugins, *host.engine, host.keys,
+                                          std::move(api_options));
+  api->add_routes(router);
+
+  server::ServerOptions listening;
+  listening.address = config->server.listen;
+  listening.port = config->server.port;
+  listening.threads = static_cast<int>(config->server.threads);
+  listening.body_limit = config->server.max_body_bytes;
+  // Uploads carry a whole CSV (plus multipart framing).
+  listening.body_limits = {{"/api/v1/businesses/", config->server.max_upload_bytes + 64 * 1024}};
+  auto listener = server::Server::start(listening, std::move(router));
+  if (!listener) return report_failure(listener.error().message);
+  log_line(CRMSYNC_LOG_INFO, "",
+           "listening on " + config->server.listen + ":" + std::to_string((*listener)->port()));
+
   scheduler.start();
   log_line(CRMSYNC_LOG_INFO, "",
            "serving: syncs every " + std::to_string(config->scheduler.interval_seconds) + " s on " +
@@ -176,6 +210,7 @@ int run(const Cli& cli, const Options& options) {
   log_line(CRMSYNC_LOG_INFO, "", "stopping (" + why + ")");
   // Requests in flight are answered (their webhooks committed) before anything else stops.
   (*listener)->stop(std::chrono::seconds(5));
+  api.reset();
   receiver.reset();
   inbox.stop();
   scheduler.stop(std::chrono::milliseconds(static_cast<int64_t>(options.grace_seconds * 1000)));

@@ -1,0 +1,614 @@
+// The admin REST API over real HTTP on loopback, with a real store, the YCLIENTS connector against
+// crmsim and the csv connector: every route with good and bad input, API keys and roles (an owner
+// of another business walks every route and sees no data), credentials write-only, manual sync
+// and its run, logs with paging, statistics, CSV uploads as jobs, the OpenAPI file checked against
+// the routes served, and the `crmsync logs` / `stats` / `api-key` commands.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "admin/api.h"
+#include "http/client.h"
+#include "server/server.h"
+#include "sim_process.h"
+#include "support/backends.h"
+#include "support/engine_world.h"
+#include "support/ports.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+namespace {
+
+using namespace crmsync;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test::World;
+
+// What a call answered.
+struct Answer {
+  int status = 0;
+  json body;
+  std::string text;
+};
+
+// The API served on a free port over a world with the businesses Миндаль and Other, a YCLIENTS
+// integration of Миндаль against crmsim, and keys: admin, Миндаль's owner, Other's owner.
+template <class B>
+struct Admin {
+  sim::testing::SimProcess sim{{"--companies", "1", "--records", "12", "--new-per-hour", "0"}};
+  World<B> world;
+  test::TempDir uploads;
+  std::vector<std::thread> runs;  // manual syncs started through the API
+  std::unique_ptr<admin::Api> api;
+  std::unique_ptr<server::Server> server;
+  server::Router served;  // a copy of the routes, for the documentation check
+  std::unique_ptr<http::Client> client = http::Client::create({}).value();
+  std::string admin_key, owner_key, other_key;
+
+  explicit Admin(uint64_t max_csv_bytes = 1 << 20) {
+    REQUIRE(world.host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/csv.so").ok());
+    world.add("mindal-yclients", "yclients",
+              {{"company_id", 4564},
+               {"partner_token", "partner-secret"},
+               {"user_token", "user-secret"},
+               {"base_url", sim.url("/yclients")}});
+    store::Business other;
+    other.id = "other";
+    other.name = "Other";
+    other.created_at = world.clock.now();
+    REQUIRE(world.store->add_business(other));
+    admin::ApiOptions options;
+    options.csv_connector = std::string(CRMSYNC_PLUGIN_DIR) + "/csv.so";
+    options.upload_dir = uploads.path();
+    options.max_csv_bytes = max_csv_bytes;
+    options.owner = "test-host";
+    options.now = [this] { return world.clock.now(); };
+    options.trigger = [this](const std::string& id) -> Result<int64_t> {
+      auto claim = world.engine->claim(id, store::RunTrigger::manual);
+      if (!claim) return claim.error();
+      const int64_t run_id = claim->run_id;
+      runs.emplace_back([this, claim = std::move(*claim)] { (void)world.engine->execute(claim); });
+      return run_id;
+    };
+    options.metrics = [] { return std::string("crmsync_up 1\n"); };
+    options.expected_schema_version = world.store->schema_version().value();
+    api = std::make_unique<admin::Api>(*world.store, world.host, *world.engine,
+                                       std::vector<crypto::MasterKey>{test::test_key()},
+                                       std::move(options));
+    api->add_routes(served);
+    server::Router router;
+    api->add_routes(router);
+    server::ServerOptions listening;
+    listening.port = 0;
+    server = server::Server::start(listening, std::move(router)).value();
+    admin_key = key("admin", std::nullopt);
+    owner_key = key("owner", "mindal");
+    other_key = key("owner", "other");
+  }
+  ~Admin() {
+    for (auto& run : runs) run.join();
+    server->stop(1s);
+  }
+
+  std::string key(const std::string& role, const std::optional<std::string>& business) {
+    return admin::create_api_key(*world.store, role, business, world.clock.now())->secret;
+  }
+
+  Answer call(const std::string& method, const std::string& path, const std::string& key,
+              const std::string& body = "", const std::string& content_type = "application/json") {
+    http::Request request;
+    request.method = method;
+    request.url = "http://127.0.0.1:" + std::to_string(server->port()) + path;
+    if (!key.empty()) request.headers.push_back({"Authorization", "Bearer " + key});
+    if (!body.empty()) request.headers.push_back({"Content-Type", content_type});
+    request.body = body;
+    request.no_retry = true;
+    request.timeout = 10s;
+    auto response = client->send(request).value();
+    Answer answer;
+    answer.status = response.status;
+    answer.text = response.body;
+    answer.body = json::parse(response.body, nullptr, false);
+    return answer;
+  }
+  Answer get(const std::string& path, const std::string& key) { return call("GET", path, key); }
+  Answer post(const std::string& path, const std::string& key, const json& body = json::object()) {
+    return call("POST", path, key, body.dump());
+  }
+
+  // Polls until done(answer) or 20 s pass.
+  Answer poll(const std::string& path, const std::function<bool(const Answer&)>& done) {
+    Answer answer;
+    for (int i = 0; i < 400; ++i) {
+      answer = get(path, admin_key);
+      if (done(answer)) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return answer;
+  }
+};
+
+bool has_field(const Answer& answer, const std::string& field) {
+  if (!answer.body.contains("fields")) return false;
+  for (const json& f : answer.body["fields"]) {
+    if (f["field"] == field) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the OpenAPI file documents exactly the routes served") {
+  Admin<test::Sqlite> host;
+  const YAML::Node doc = YAML::LoadFile(std::string(CRMSYNC_SOURCE_DIR) + "/api/openapi.yaml");
+  std::set<std::string> documented;
+  for (const auto& path : doc["paths"]) {
+    for (const auto& operation : path.second) {
+      const std::string method = operation.first.as<std::string>();
+      if (method == "parameters") continue;
+      std::string upper = method;
+      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      documented.insert(upper + " " + path.first.as<std::string>());
+    }
+  }
+  std::set<std::string> served;
+  for (const auto& [method, pattern] : host.served.routes()) served.insert(method + " " + pattern);
+  CHECK(documented == served);
+  CHECK(served.count("GET /api/v1/integrations/{integration}/logs") == 1);
+}
+
+TEST_CASE("without a valid API key every /api/v1 route is 401; operations routes are open") {
+  Admin<test::Sqlite> host;
+  CHECK(host.get("/api/v1/businesses", "").status == 401);
+  CHECK(host.get("/api/v1/businesses", "csk_not-a-key").status == 401);
+  CHECK(host.get("/api/v1/businesses", "garbage").status == 401);
+  CHECK(host.get("/api/v1/businesses", host.admin_key).status == 200);
+  CHECK(host.get("/healthz", "").status == 200);
+  const Answer ready = host.get("/readyz", "");
+  CHECK(ready.status == 200);
+  CHECK(ready.body["status"] == "ready");
+  const Answer metrics = host.get("/metrics", "");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.text == "crmsync_up 1\n");
+  CHECK(host.get("/api/v1/nothing", host.admin_key).status == 404);
+  CHECK(host.call("PUT", "/api/v1/businesses", host.admin_key).status == 405);
+}
+
+TEST_CASE(
+    "businesses: admin creates and lists; bad input is 400/422 with the field; owners see theirs") {
+  Admin<test::Sqlite> host;
+  const Answer created = host.post("/api/v1/businesses", host.admin_key,
+                                   {{"id", "lisichkino"}, {"name", "Лисичкино"}});
+  CHECK(created.status == 201);
+  CHECK(created.body["timezone"] == "Europe/Moscow");
+  CHECK(host.get("/api/v1/businesses/lisichkino", host.admin_key).body["name"] == "Лисичкино");
+  CHECK(host.post("/api/v1/businesses", host.admin_key, {{"id", "lisichkino"}, {"name", "x"}})
+            .status == 409);
+  CHECK(host.call("POST", "/api/v1/businesses", host.admin_key, "{not json").status == 400);
+  CHECK(host.call("POST", "/api/v1/businesses", host.admin_key, "[1]").status == 400);
+  const Answer invalid = host.post("/api/v1/businesses", host.admin_key,
+                                   {{"id", "a b"}, {"timezone", "Mars/Base"}, {"currency", "rub"}});
+  CHECK(invalid.status == 422);
+  CHECK(has_field(invalid, "id"));
+  CHECK(has_field(invalid, "name"));
+  CHECK(has_field(invalid, "timezone"));
+  CHECK(has_field(invalid, "currency"));
+  CHECK(host.post("/api/v1/businesses", host.owner_key, {{"id", "x"}, {"name", "X"}}).status ==
+        403);
+  const Answer all = host.get("/api/v1/businesses", host.admin_key);
+  CHECK(all.body["businesses"].size() == 3);
+  const Answer mine = host.get("/api/v1/businesses", host.owner_key);
+  REQUIRE(mine.body["businesses"].size() == 1);
+  CHECK(mine.body["businesses"][0]["id"] == "mindal");
+}
+
+TEST_CASE("integrations: schema violations per field, secrets write-only, patch, enable, delete") {
+  Admin<test::Sqlite> host;
+  const std::string base = "/api/v1/businesses/mindal/integrations";
+  const Answer unknown = host.post(base, host.owner_key, {{"crm_type", "nosuch"}});
+  CHECK(unknown.status == 422);
+  CHECK(has_field(unknown, "crm_type"));
+  const Answer violations = host.post(base, host.owner_key,
+                                      {{"crm_type", "yclients"},
+                                       {"id", "mindal-yc2"},
+                                       {"settings", {{"company_id", "x"}, {"surprise", 1}}}});
+  CHECK(violations.status == 422);
+  CHECK(has_field(violations, "company_id"));
+  CHECK(has_field(violations, "surprise"));
+  CHECK(host.post(base, host.owner_key, {{"crm_type", "yclients"}, {"settings", 5}}).status == 422);
+
+  const json settings = {{"company_id", 4564},
+                         {"partner_token", "p-secret-123"},
+                         {"user_token", "u-secret-456"},
+                         {"base_url", host.sim.url("/yclients")}};
+  const Answer created =
+      host.post(base, host.owner_key,
+                {{"crm_type", "yclients"}, {"id", "mindal-yc2"}, {"settings", settings}});
+  REQUIRE(created.status == 201);
+  CHECK(created.body["secrets"] ==
+        json{{"partner_token", true}, {"user_token", true}, {"password", false}});
+  CHECK(created.body["settings"]["company_id"] == 4564);
+  CHECK(created.text.find("p-secret-123") == std::string::npos);
+  CHECK(host.post(base, host.owner_key,
+                  {{"crm_type", "yclients"}, {"id", "mindal-yc2"}, {"settings", settings}})
+            .status == 409);
+  const Answer read = host.get("/api/v1/integrations/mindal-yc2", host.owner_key);
+  CHECK(read.status == 200);
+  CHECK(read.text.find("secret-") == std::string::npos);
+  CHECK(host.get(base, host.owner_key).body["integrations"].size() == 2);
+
+  // A patch changes what it names and keeps the secrets it does not.
+  const Answer patched = host.call("PATCH", "/api/v1/integrations/mindal-yc2", host.owner_key,
+                                   json{{"settings", {{"company_id", 4565}}}}.dump());
+  CHECK(patched.status == 200);
+  CHECK(patched.body["settings"]["company_id"] == 4565);
+  CHECK(patched.body["secrets"]["user_token"] == true);
+  const Answer removed = host.call("PATCH", "/api/v1/integrations/mindal-yc2", host.owner_key,
+                                   json{{"settings", {{"company_id", nullptr}}}}.dump());
+  CHECK(removed.status == 422);
+  CHECK(has_field(removed, "company_id"));
+  CHECK(host.call("PATCH", "/api/v1/integrations/mindal-yc2", host.owner_key,
+                  json{{"active", "yes"}}.dump())
+            .status == 422);
+  CHECK(host.call("PATCH", "/api/v1/integrations/mindal-yc2", host.owner_key, "nope").status ==
+        400);
+
+  CHECK(host.post("/api/v1/integrations/mindal-yc2/disable", host.owner_key).body["active"] ==
+        false);
+  CHECK(host.world.store->get_integration("mindal-yc2")->active == false);
+  CHECK(host.post("/api/v1/integrations/mindal-yc2/enable", host.owner_key).body["active"] == true);
+  CHECK(host.call("DELETE", "/api/v1/integrations/mindal-yc2", host.owner_key).status == 204);
+  CHECK(host.get("/api/v1/integrations/mindal-yc2", host.owner_key).status == 404);
+  CHECK(host.get("/api/v1/integrations/nosuch", host.admin_key).status == 404);
+}
+
+TEST_CASE("test connection answers the connector's message; a wrong token is ❌") {
+  Admin<test::Sqlite> host;
+  const Answer good = host.post("/api/v1/integrations/mindal-yclients/test", host.owner_key);
+  CHECK(good.status == 200);
+  CHECK(good.body["ok"] == true);
+  CHECK(good.body["message"].get<std::string>().rfind("✅", 0) == 0);
+  REQUIRE(host.call("PATCH", "/api/v1/integrations/mindal-yclients", host.admin_key,
+                    json{{"settings", {{"partner_token", "wrong"}}}}.dump())
+              .status == 200);
+  const Answer bad = host.post("/api/v1/integrations/mindal-yclients/test", host.owner_key);
+  CHECK(bad.body["ok"] == false);
+  CHECK(bad.body["message"].get<std::string>().rfind("❌", 0) == 0);
+}
+
+TEST_CASE_TEMPLATE("sync now: a run id, then its summary; logs page newest first; statistics", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
+  const Answer started = host.post("/api/v1/integrations/mindal-yclients/sync", host.owner_key);
+  REQUIRE(started.status == 202);
+  const std::string run = "/api/v1/runs/" + std::to_string(started.body["run_id"].get<int64_t>());
+  const Answer done =
+      host.poll(run, [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  CHECK(done.body["status"] == "success");
+  const int64_t inserted = done.body["inserted"];
+  CHECK(inserted > 0);
+  CHECK(done.body["summary"] == sync::synced_message(inserted));
+  CHECK(host.get(run, host.owner_key).status == 200);
+  CHECK(host.get("/api/v1/runs/999999", host.admin_key).status == 404);
+  CHECK(host.get("/api/v1/runs/abc", host.admin_key).status == 404);
+  const Answer runs = host.get("/api/v1/integrations/mindal-yclients/runs", host.owner_key);
+  CHECK(runs.body["runs"].size() == 1);
+
+  // A second sync, so there are two success lines, then paging one by one.
+  for (auto& t : host.runs) t.join();
+  host.runs.clear();
+  host.world.clock.advance(1min);
+  const Answer again = host.post("/api/v1/integrations/mindal-yclients/sync", host.owner_key);
+  REQUIRE(again.status == 202);
+  host.poll("/api/v1/runs/" + std::to_string(again.body["run_id"].get<int64_t>()),
+            [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  const std::string logs = "/api/v1/integrations/mindal-yclients/logs";
+  // The run's status is final a moment before its summary line is written.
+  host.poll(logs + "?type=success",
+            [](const Answer& a) { return a.body.contains("logs") && a.body["logs"].size() == 2; });
+  const Answer page1 = host.get(logs + "?limit=1&type=success", host.owner_key);
+  REQUIRE(page1.body["logs"].size() == 1);
+  REQUIRE(page1.body["next_before"].is_number());
+  const Answer page2 = host.get(logs + "?limit=1&type=success&before=" +
+                                    std::to_string(page1.body["next_before"].get<int64_t>()),
+                                host.owner_key);
+  REQUIRE(page2.body["logs"].size() == 1);
+  CHECK(page2.body["logs"][0]["id"].get<int64_t>() < page1.body["logs"][0]["id"].get<int64_t>());
+  CHECK(host.get(logs + "?type=error", host.owner_key).body["logs"].empty());
+  CHECK(host.get(logs + "?limit=0", host.owner_key).status == 400);
+  CHECK(host.get(logs + "?limit=abc", host.owner_key).status == 400);
+  CHECK(host.get(logs + "?type=fatal", host.owner_key).status == 400);
+
+  const Answer stats = host.get("/api/v1/integrations/mindal-yclients/stats", host.owner_key);
+  CHECK(stats.status == 200);
+  CHECK(stats.body["total_transactions"] == inserted);
+  CHECK(stats.body["success_rate"] == 1.0);
+  CHECK(stats.body["failed_syncs_30d"] == 0);
+  CHECK(stats.body["runs_30d"] == 2);
+  CHECK(stats.body["last_successful_sync"].is_string());
+}
+
+TEST_CASE("CSV upload: raw or multipart, a job with progress, the summary and the row report") {
+  Admin<test::Sqlite> host(4096);
+  const std::string csv =
+      "date,customer_phone,amount,description\n"
+      "2025-11-17 12:00,+79161234567,1500.00,Стрижка\n"
+      "2025-11-17 13:00,+79161234568,abc,Окрашивание\n"
+      "2025-11-17 14:00,+79161234569,900,Маникюр\n";
+  const Answer started =
+      host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key, csv, "text/csv");
+  REQUIRE(started.status == 202);
+  const std::string job = "/api/v1/imports/" + started.body["id"].get<std::string>();
+  const Answer done =
+      host.poll(job, [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  CHECK(done.body["status"] == "done");
+  CHECK(done.body["imported"] == 2);
+  CHECK(done.body["errors"] == 1);
+  CHECK(done.body["progress"] == 1.0);
+  REQUIRE(done.body["error_report"].size() == 1);
+  CHECK(done.body["error_report"][0]["row"] == "Row 3");
+  CHECK(done.body["summary"].get<std::string>().find("Imported 2 transactions") == 0);
+
+  const std::string multipart =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"sales.csv\"\r\n"
+      "Content-Type: text/csv\r\n\r\n" +
+      csv + "\r\n--XyZ--\r\n";
+  const Answer again = host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key, multipart,
+                                 "multipart/form-data; boundary=XyZ");
+  REQUIRE(again.status == 202);
+  const Answer second =
+      host.poll("/api/v1/imports/" + again.body["id"].get<std::string>(),
+                [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  CHECK(second.body["imported"] == 0);
+  CHECK(second.body["duplicates"] == 2);
+
+  CHECK(host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key, "", "text/csv").status ==
+        400);
+  CHECK(host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key, "--a\r\n\r\n",
+                  "multipart/form-data; boundary=a")
+            .status == 400);
+  CHECK(host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key, std::string(5000, 'x'),
+                  "text/csv")
+            .status == 413);
+  CHECK(host.get("/api/v1/imports/999", host.owner_key).status == 404);
+  // Rows that are not CSV at all end the job failed with the reason, nothing stored.
+  const Answer broken = host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key,
+                                  "no,header,here\n1,2,3\n", "text/csv");
+  const Answer failed =
+      host.poll("/api/v1/imports/" + broken.body["id"].get<std::string>(),
+                [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  CHECK(failed.body["status"] == "failed");
+  CHECK(!failed.body["error"].get<std::string>().empty());
+}
+
+TEST_CASE("API keys: admin creates and deletes them; owners cannot; bad roles are 422") {
+  Admin<test::Sqlite> host;
+  const Answer made =
+      host.post("/api/v1/api-keys", host.admin_key, {{"role", "owner"}, {"business_id", "other"}});
+  REQUIRE(made.status == 201);
+  const std::string key = made.body["key"];
+  CHECK(key.rfind("csk_", 0) == 0);
+  CHECK(host.get("/api/v1/businesses", key).body["businesses"][0]["id"] == "other");
+  CHECK(host.post("/api/v1/api-keys", host.admin_key, {{"role", "root"}}).status == 422);
+  CHECK(host.post("/api/v1/api-keys", host.admin_key, {{"role", "owner"}}).status == 422);
+  CHECK(host.post("/api/v1/api-keys", host.admin_key, {{"role", "owner"}, {"business_id", "nope"}})
+            .status == 422);
+  CHECK(host.post("/api/v1/api-keys", host.owner_key, {{"role", "admin"}}).status == 403);
+  CHECK(
+      host.call("DELETE", "/api/v1/api-keys/" + made.body["id"].get<std::string>(), host.admin_key)
+          .status == 204);
+  CHECK(host.get("/api/v1/businesses", key).status == 401);
+  CHECK(host.call("DELETE", "/api/v1/api-keys/key-nosuch", host.admin_key).status == 404);
+}
+
+TEST_CASE("an owner of another business walks every route and gets 403 or 404, never data") {
+  Admin<test::Sqlite> host;
+  // Something of Миндаль's behind every kind of id: a run, an import, a key.
+  const Answer run = host.post("/api/v1/integrations/mindal-yclients/sync", host.owner_key);
+  REQUIRE(run.status == 202);
+  const Answer upload =
+      host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key,
+                "date,customer_phone,amount\n2025-11-17 12:00,+79161234567,100\n", "text/csv");
+  REQUIRE(upload.status == 202);
+  const std::map<std::string, std::string> ids = {
+      {"{business}", "mindal"},
+      {"{integration}", "mindal-yclients"},
+      {"{run}", std::to_string(run.body["run_id"].get<int64_t>())},
+      {"{import}", upload.body["id"].get<std::string>()},
+      {"{key}", "key-anything"}};
+  int walked = 0;
+  for (const auto& [method, pattern] : host.served.routes()) {
+    if (pattern.rfind("/api/v1/", 0) != 0) continue;
+    std::string path = pattern;
+    for (const auto& [placeholder, id] : ids) {
+      if (auto at = path.find(placeholder); at != std::string::npos) {
+        path.replace(at, placeholder.size(), id);
+      }
+    }
+    const Answer answer = host.call(method, path, host.other_key, "{}");
+    ++walked;
+    if (pattern == "/api/v1/plugins") {
+      CHECK(answer.status == 200);  // the connectors are the same for everyone
+      continue;
+    }
+    if (method == "GET" && pattern == "/api/v1/businesses") {
+      CHECK(answer.status == 200);
+      CHECK(answer.text.find("mindal") == std::string::npos);
+      continue;
+    }
+    INFO(method, " ", path, " answered ", answer.status, " ", answer.text);
+    CHECK((answer.status == 403 || answer.status == 404));
+    CHECK(answer.text.find("Миндаль") == std::string::npos);
+    CHECK(answer.text.find("partner") == std::string::npos);
+  }
+  CHECK(walked == 21);
+  // Nothing of Миндаль's changed.
+  CHECK(host.world.store->get_integration("mindal-yclients")->active);
+}
+
+TEST_CASE("crmsync api-key, logs and stats print the same data for one integration") {
+  test::TempDir dir;
+  const std::string db = (dir.path() / "crmsync.db").string();
+  const std::string config = (dir.path() / "crmsync.yaml").string();
+  std::ofstream(config) << "storage:\n  backend: sqlite\n  path: " << db << "\n"
+                        << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
+                        << "businesses:\n  - id: mindal\n    name: Миндаль\n";
+  const std::string csv = (dir.path() / "sales.csv").string();
+  std::ofstream(csv) << "date,customer_phone,amount\n2025-11-17 12:00,+79161234567,100\n"
+                        "2025-11-17 12:30,+79161234568,x\n";
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {CRMSYNC_BINARY, "--config", config});
+    return test::run_process(args, dir.path());
+  };
+  REQUIRE(run({"import-csv", csv, "--business", "mindal"}).exit_code == 0);
+
+  const auto logs = run({"logs", "--integration", "mindal-csv", "--json"});
+  REQUIRE(logs.exit_code == 0);
+  const json lines = json::parse(logs.out);
+  REQUIRE(!lines.empty());
+  CHECK(lines[0]["type"] == "success");  // newest first: the summary after the row's error
+  CHECK(lines[0]["message"].get<std::string>().find("Imported 1 transaction") != std::string::npos);
+  CHECK(lines[lines.size() - 1]["type"] == "error");
+  const auto table = run({"logs", "--business", "mindal"});
+  CHECK(table.out.find("TYPE") != std::string::npos);
+  CHECK(table.out.find("Imported 1 transaction") != std::string::npos);
+  CHECK(run({"logs", "--integration", "mindal-csv", "--type", "fatal"}).exit_code == 1);
+  CHECK(run({"logs"}).exit_code == 1);
+
+  const auto stats = run({"stats", "--integration", "mindal-csv", "--json"});
+  REQUIRE(stats.exit_code == 0);
+  CHECK(json::parse(stats.out)["mindal-csv"]["total_transactions"] == 1);
+  CHECK(run({"stats", "--business", "mindal"}).out.find("mindal-csv") != std::string::npos);
+  CHECK(run({"stats", "--integration", "nosuch"}).exit_code == 1);
+
+  const auto key = run({"api-key", "create", "--role", "owner", "--business", "mindal", "--json"});
+  REQUIRE(key.exit_code == 0);
+  CHECK(json::parse(key.out)["key"].get<std::string>().rfind("csk_", 0) == 0);
+  CHECK(run({"api-key", "create", "--role", "owner", "--business", "nosuch"}).exit_code == 1);
+  CHECK(run({"api-key", "delete", json::parse(key.out)["id"]}).exit_code == 0);
+}
+
+namespace {
+
+// The storage lines of a config for a backend's throwaway database.
+std::string storage_yaml(const test::Sqlite& db) {
+  return "storage: {backend: sqlite, path: \"" + db.config().target + "\"}\n";
+}
+std::string storage_yaml(const test::Postgres& db) {
+  return "storage: {backend: postgres, url: \"" + db.conninfo + "\"}\n";
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("a live crmsync serve answers the API with a key made by the CLI", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  sim::testing::SimProcess sim({"--companies", "1", "--records", "8", "--new-per-hour", "0"});
+  B db;
+  test::TempDir dir;
+  const uint16_t port = test::closed_port();
+  setenv("CRMSYNC_TEST_MASTER_KEY", std::string(64, 'c').c_str(), 1);
+  std::ofstream(dir / "crmsync.yaml")
+      << storage_yaml(db) << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
+      << "secrets: {master_key_env: CRMSYNC_TEST_MASTER_KEY}\n"
+      << "scheduler: {interval: 3600}\n"
+      << "server: {listen: 127.0.0.1, port: " << port << ", max_upload_bytes: 4096}\n"
+      << "businesses:\n  - id: mindal\n    name: Миндаль\n  - id: other\n    name: Other\n";
+  const auto key = test::run_process(
+      {CRMSYNC_BINARY, "api-key", "create", "--role", "owner", "--business", "mindal", "--json"},
+      dir.path());
+  REQUIRE(key.exit_code == 0);
+  const std::string owner = json::parse(key.out)["key"];
+  const auto admin_key =
+      test::run_process({CRMSYNC_BINARY, "api-key", "create", "--role", "admin"}, dir.path());
+  REQUIRE(admin_key.exit_code == 0);
+
+  const std::string log = (dir / "serve.log").string();
+  std::vector<std::string> args = {CRMSYNC_BINARY, "serve", "--stop-after", "60"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addchdir_np(&actions, dir.path().c_str());
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, CRMSYNC_BINARY, &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+
+  auto client = http::Client::create({}).value();
+  auto call = [&](const std::string& method, const std::string& path, const std::string& body,
+                  const std::string& content_type = "application/json") {
+    http::Request request;
+    request.method = method;
+    request.url = "http://127.0.0.1:" + std::to_string(port) + path;
+    request.headers = {{"Authorization", "Bearer " + owner}, {"Content-Type", content_type}};
+    request.body = body;
+    request.no_retry = true;
+    request.timeout = 10s;
+    auto sent = client->send(request);
+    return sent ? *sent : http::Response{};
+  };
+  bool up = false;
+  for (int i = 0; i < 400 && !up; ++i) {
+    up = call("GET", "/readyz", "").status == 200;
+    if (!up) std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(up);
+
+  const json settings = {{"company_id", 4564},
+                         {"partner_token", "partner-secret"},
+                         {"user_token", "user-secret"},
+                         {"base_url", sim.url("/yclients")}};
+  auto created = call("POST", "/api/v1/businesses/mindal/integrations",
+                      json{{"crm_type", "yclients"}, {"settings", settings}}.dump());
+  INFO(created.body);
+  CHECK(created.status == 201);
+  CHECK(call("POST", "/api/v1/businesses/mindal/integrations", "{oops").status == 400);
+  CHECK(call("GET", "/api/v1/integrations/nosuch", "").status == 404);
+  CHECK(call("GET", "/api/v1/businesses/other", "").status == 404);
+  auto started = call("POST", "/api/v1/integrations/mindal-yclients/sync", "");
+  REQUIRE(started.status == 202);
+  const int64_t run_id = json::parse(started.body)["run_id"];
+  const std::string run = "/api/v1/runs/" + std::to_string(run_id);
+  json status;
+  for (int i = 0; i < 400; ++i) {
+    status = json::parse(call("GET", run, "").body);
+    if (status["status"] != "running") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(status["status"] == "success");
+  const int64_t inserted = status["inserted"];
+  CHECK(status["summary"] == sync::synced_message(inserted));
+  CHECK(json::parse(call("GET", "/api/v1/integrations/mindal-yclients/stats", "")
+                        .body)["total_transactions"] == status["inserted"]);
+  CHECK(call("POST", "/api/v1/businesses/mindal/csv", std::string(8192, 'x'), "text/csv").status ==
+        413);
+  CHECK(call("POST", "/webhooks/yclients/mindal-yclients", std::string(2 << 20, 'x')).status ==
+        413);
+  const auto metrics = call("GET", "/metrics", "");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.body.find(
+            "crmsync_sync_runs_total{integration=\"mindal-yclients\",status=\"success\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.body.find("crmsync_webhook_requests_total{result=\"accepted\"} 0") !=
+        std::string::npos);
+  CHECK(metrics.body.find(
+            "crmsync_crm_requests_total{integration=\"mindal-yclients\",status=\"200\"}") !=
+        std::string::npos);
+
+  kill(pid, SIGTERM);
+  int exit_status = 0;
+  waitpid(pid, &exit_status, 0);
+  CHECK(WIFEXITED(exit_status));
+  CHECK(WEXITSTATUS(exit_status) == 0);
+}
