@@ -7,9 +7,7 @@
 #include <doctest/doctest.h>
 #include <yaml-cpp/yaml.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -532,18 +530,9 @@ TEST_CASE_TEMPLATE("a live crmsync serve answers the API with a key made by the 
       test::run_process({CRMSYNC_BINARY, "api-key", "create", "--role", "admin"}, dir.path());
   REQUIRE(admin_key.exit_code == 0);
 
-  const std::string log = (dir / "serve.log").string();
-  std::vector<std::string> args = {CRMSYNC_BINARY, "serve", "--stop-after", "60"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addchdir_np(&actions, dir.path().c_str());
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, CRMSYNC_BINARY, &actions, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&actions);
+  const pid_t pid = test::spawn_process({CRMSYNC_BINARY, "serve", "--stop-after", "60"}, dir.path(),
+                                        dir / "serve.log");
+  REQUIRE(pid > 0);
 
   auto client = http::Client::create({}).value();
   auto call = [&](const std::string& method, const std::string& path, const std::string& body,

@@ -1,9 +1,13 @@
 // Runs a program the way a user would (through the shell, in a working directory) and captures
-// its exit code, stdout and stderr, for tests of the crmsync executables.
+// its exit code, stdout and stderr, or starts one in the background (crmsync serve), for tests of
+// the crmsync executables.
 #ifndef CRMSYNC_TESTS_SUPPORT_PROCESS_H
 #define CRMSYNC_TESTS_SUPPORT_PROCESS_H
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -49,6 +53,24 @@ inline Run run_process(const std::vector<std::string>& argv, const std::filesyst
   run.out = slurp(out);
   run.err = slurp(err);
   return run;
+}
+
+// Starts argv (argv[0] is the program's path) in cwd in the background, its stderr written to
+// stderr_file; returns its pid, or -1 when it could not be started.
+inline pid_t spawn_process(std::vector<std::string> argv, const std::filesystem::path& cwd,
+                           const std::filesystem::path& stderr_file) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  pid_t pid = 0;
+  const int started = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return started == 0 ? pid : -1;
 }
 
 }  // namespace crmsync::test

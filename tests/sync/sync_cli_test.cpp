@@ -2,9 +2,7 @@
 // against crmsim, on the embedded SQLite store; including a process killed in the middle of a sync.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 
@@ -67,17 +65,8 @@ struct Setup {
   // Starts crmsync in the background; returns its pid.
   pid_t spawn(std::vector<std::string> args) {
     args.insert(args.begin(), CRMSYNC_BINARY);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addchdir_np(&actions, dir.path().c_str());
-    const std::string log = (dir / "serve.log").string();
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    REQUIRE(posix_spawn(&pid, CRMSYNC_BINARY, &actions, nullptr, argv.data(), environ) == 0);
-    posix_spawn_file_actions_destroy(&actions);
+    const pid_t pid = crmsync::test::spawn_process(args, dir.path(), dir / "serve.log");
+    REQUIRE(pid > 0);
     return pid;
   }
   int64_t scalar(const std::string& sql) {
