@@ -23,10 +23,12 @@
 #include "iiko_mapping.h"
 
 #include <crmsync/connector.hpp>
-#include <nlohmann/json.hpp>
+#include <crmsync/connector_http.hpp>
+#include <crmsync/connector_json.hpp>
+#include <crmsync/connector_mapping.hpp>
+#include <crmsync/connector_time.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -83,24 +85,21 @@ struct Config {
   MapOptions map;
 };
 
-[[noreturn]] void throw_error(int32_t code, const std::string& message) {
-  throw sdk::Error(code, message);
-}
-
 // Reads the settings; the host validated them against kConfigSchema, this guards the rest.
 Config parse_config(const sdk::OpenArgs& args) {
-  const Json json = Json::parse(args.config_json, nullptr, false);
-  if (!json.is_object()) throw_error(CRMSYNC_E_INVALID_CONFIG, "iiko settings must be an object");
-  using internal::member;
+  const Json json = sdk::parse_settings(args.config_json, "iiko");
+  using sdk::member;
   Config config;
   config.map.currency = args.currency;
   const Json& ids = member(json, "organization_ids");
   if (!ids.is_null() && !ids.is_array()) {
-    throw_error(CRMSYNC_E_INVALID_CONFIG, "iiko setting organization_ids must be a list of ids");
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                     "iiko setting organization_ids must be a list of ids");
   }
   for (const Json& id : ids.is_array() ? ids : Json::array()) {
     if (!id.is_string() || id.get_ref<const std::string&>().empty()) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG, "iiko setting organization_ids must be a list of ids");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       "iiko setting organization_ids must be a list of ids");
     }
     config.organization_ids.push_back(id.get<std::string>());
   }
@@ -116,41 +115,32 @@ Config parse_config(const sdk::OpenArgs& args) {
   std::string zone;
   text("timezone", zone);
   if (!zone.empty() && (zone[0] == '+' || zone[0] == '-')) {
-    const auto seconds = yclients::internal::offset_seconds(zone);
+    const auto seconds = sdk::utc_offset_seconds(zone);
     if (!seconds || zone.size() != 6) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG,
-                  "iiko setting timezone: a fixed offset is written +HH:MM, not " + zone);
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       "iiko setting timezone: a fixed offset is written +HH:MM, not " + zone);
     }
     config.offset = zone;
     config.offset_seconds = *seconds;
   } else if (!zone.empty() && zone != args.timezone) {
     // Without a zone database the connector cannot convert between two named zones; iiko's times
     // are then read by the host in the integration's zone, so the two must be the same.
-    throw_error(CRMSYNC_E_INVALID_CONFIG,
-                "iiko setting timezone (" + zone + ") differs from the integration's time zone (" +
-                    args.timezone +
-                    "): set the integration's zone to the organization's, or give "
-                    "a fixed offset such as +03:00");
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                     "iiko setting timezone (" + zone +
+                         ") differs from the integration's time zone (" + args.timezone +
+                         "): set the integration's zone to the organization's, or give "
+                         "a fixed offset such as +03:00");
   }
   const Json& cards = member(json, "card_phone_map");
   config.map.card_phone_map = !cards.is_boolean() || cards.get<bool>();
   const Json& mode = member(json, "sync_mode");
   if (!mode.is_null() && mode != "revision" && mode != "date") {
-    throw_error(CRMSYNC_E_INVALID_CONFIG, "iiko setting sync_mode must be revision or date");
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "iiko setting sync_mode must be revision or date");
   }
   config.revision_mode = mode != "date";
-  auto integer = [&](const char* name, int64_t low, int64_t high, int64_t& out) {
-    const Json& value = member(json, name);
-    if (value.is_null()) return;
-    if (!value.is_number_integer() || value.get<int64_t>() < low || value.get<int64_t>() > high) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG, std::string("iiko setting ") + name + " must be " +
-                                                std::to_string(low) + ".." + std::to_string(high));
-    }
-    out = value.get<int64_t>();
-  };
-  integer("window_hours", 1, 168, config.window_hours);
-  integer("overlap_hours", 0, 72, config.overlap_hours);
-  integer("history_days", 1, 7, config.history_days);
+  sdk::integer_setting(json, "window_hours", 1, 168, config.window_hours, "iiko");
+  sdk::integer_setting(json, "overlap_hours", 0, 72, config.overlap_hours, "iiko");
+  sdk::integer_setting(json, "history_days", 1, 7, config.history_days, "iiko");
   return config;
 }
 
@@ -161,25 +151,11 @@ struct Cursor {
 
   // Reads a cursor this connector wrote (empty: the first run); anything else is INVALID_INPUT.
   static Cursor parse(std::string_view text) {
+    const sdk::CursorReader reader(text, "Not an iiko cursor: " + std::string(text));
     Cursor cursor;
-    if (text.empty()) return cursor;
-    const Json json = Json::parse(text, nullptr, false);
-    auto bad = [&] {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "Not an iiko cursor: " + std::string(text));
-    };
-    if (!json.is_object()) bad();
-    const Json& revision = internal::member(json, "revision");
-    const Json& from = internal::member(json, "from");
-    if (!revision.is_null()) {
-      if (!revision.is_number_integer() || revision.get<int64_t>() < 0) bad();
-      cursor.revision = revision.get<int64_t>();
-    }
-    if (!from.is_null()) {
-      if (!from.is_string()) bad();
-      cursor.from = internal::local_seconds(from.get<std::string>());
-      if (!cursor.from) bad();
-    }
-    if (cursor.revision && cursor.from) bad();
+    cursor.revision = reader.integer_field("revision", 0);
+    cursor.from = reader.time_field("from", internal::local_seconds);
+    if (cursor.revision && cursor.from) reader.invalid();
     return cursor;
   }
 };
@@ -187,56 +163,14 @@ struct Cursor {
 // iiko's error text from its body {"errorDescription", "error"}, or the body's start.
 std::string provider_message(const std::string& body) {
   const Json json = Json::parse(body, nullptr, false);
-  const Json& description = internal::member(json, "errorDescription");
+  const Json& description = sdk::member(json, "errorDescription");
   if (description.is_string()) return description.get<std::string>();
-  return body.size() > 200 ? body.substr(0, 200) + "…" : body;
-}
-
-// The ABI code for an HTTP status iiko answered with.
-int32_t status_code(int32_t status) {
-  if (status == 401) return CRMSYNC_E_UNAUTHENTICATED;
-  if (status == 403) return CRMSYNC_E_PERMISSION_DENIED;
-  if (status == 404) return CRMSYNC_E_NOT_FOUND;
-  if (status == 408) return CRMSYNC_E_TIMEOUT;
-  if (status == 429) return CRMSYNC_E_RATE_LIMITED;
-  if (status >= 500) return CRMSYNC_E_UNAVAILABLE;
-  return CRMSYNC_E_INVALID_INPUT;
+  return sdk::body_excerpt(body);
 }
 
 // A JSON object answer; throws `code` when the body is not one.
 Json object_body(std::string_view body, int32_t code, std::string_view what) {
-  Json json = Json::parse(body, nullptr, false);
-  if (!json.is_object()) throw_error(code, "iiko " + std::string(what) + " is not a JSON object");
-  return json;
-}
-
-// The value of query parameter `name` in url, percent-decoded; "" when absent.
-std::string query_param(std::string_view url, std::string_view name) {
-  const size_t question = url.find('?');
-  if (question == std::string_view::npos) return {};
-  std::string_view query = url.substr(question + 1);
-  query = query.substr(0, query.find('#'));
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    const size_t eq = pair.find('=');
-    if (pair.substr(0, eq) != name || eq == std::string_view::npos) continue;
-    std::string out;
-    const std::string_view value = pair.substr(eq + 1);
-    for (size_t i = 0; i < value.size(); ++i) {
-      if (value[i] == '%' && i + 2 < value.size() &&
-          std::isxdigit(static_cast<unsigned char>(value[i + 1])) &&
-          std::isxdigit(static_cast<unsigned char>(value[i + 2]))) {
-        out += static_cast<char>(std::stoi(std::string(value.substr(i + 1, 2)), nullptr, 16));
-        i += 2;
-      } else {
-        out += value[i] == '+' ? ' ' : value[i];
-      }
-    }
-    return out;
-  }
-  return {};
+  return sdk::parse_object(body, code, "iiko " + std::string(what));
 }
 
 // One iiko integration (one API login, one or more organizations).
@@ -263,7 +197,7 @@ class IikoConnector : public sdk::Connector {
     }
     std::string names;
     for (const Json& organization : organizations) {
-      const Json& name = internal::member(organization, "name");
+      const Json& name = sdk::member(organization, "name");
       if (!names.empty()) names += ", ";
       names += name.is_string() ? name.get<std::string>() : "?";
     }
@@ -282,9 +216,10 @@ class IikoConnector : public sdk::Connector {
   // The body is one event or a list of events.
   void parse_webhook(const sdk::WebhookRequest& request, sdk::Sink& sink) override {
     const Json body = Json::parse(request.body, nullptr, false);
-    if (body.is_discarded()) throw_error(CRMSYNC_E_INVALID_INPUT, "iiko webhook body is not JSON");
+    if (body.is_discarded())
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "iiko webhook body is not JSON");
     if (!body.is_object() && !body.is_array()) {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "iiko webhook body is neither an event nor a list");
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "iiko webhook body is neither an event nor a list");
     }
     if (body.is_object()) {
       webhook_event(body, sink);
@@ -297,7 +232,7 @@ class IikoConnector : public sdk::Connector {
   // of by_id ({orders}), or one OrderInfo, as saved from the API.
   void map_response(std::string_view body, sdk::Sink& sink) override {
     const Json json = Json::parse(body, nullptr, false);
-    if (json.is_discarded()) throw_error(CRMSYNC_E_INVALID_INPUT, "iiko response is not JSON");
+    if (json.is_discarded()) throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "iiko response is not JSON");
     if (json.is_object() && json.contains("ordersByOrganizations")) {
       deliver_groups(json["ordersByOrganizations"], sink);
     } else if (json.is_object() && json.contains("orders")) {
@@ -305,8 +240,8 @@ class IikoConnector : public sdk::Connector {
     } else if (json.is_object() && json.contains("order") && json.contains("id")) {
       deliver(json, OrderKind::delivery, "", sink);
     } else {
-      throw_error(CRMSYNC_E_INVALID_INPUT,
-                  "Not an iiko orders response: no ordersByOrganizations, orders or order");
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT,
+                       "Not an iiko orders response: no ordersByOrganizations, orders or order");
     }
   }
 
@@ -314,10 +249,10 @@ class IikoConnector : public sdk::Connector {
   // (empty url: clears them); settings already equal are left alone. The registered URL is kept
   // in the durable state key "webhook_url".
   void configure_webhook(std::string_view url) override {
-    const std::string token = query_param(url, "token");
+    const std::string token = sdk::query_param(url, "token").value_or("");
     if (!url.empty() && token.empty()) {
-      throw_error(CRMSYNC_E_INVALID_INPUT,
-                  "The webhook URL has no token parameter for iiko's authToken");
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT,
+                       "The webhook URL has no token parameter for iiko's authToken");
     }
     for (const std::string& organization : organization_ids()) {
       const Json current =
@@ -325,8 +260,8 @@ class IikoConnector : public sdk::Connector {
                               "webhook settings")
                           .body,
                       CRMSYNC_E_UNAVAILABLE, "webhook settings");
-      const Json& uri = internal::member(current, "webHooksUri");
-      const Json& auth = internal::member(current, "authToken");
+      const Json& uri = sdk::member(current, "webHooksUri");
+      const Json& auth = sdk::member(current, "authToken");
       const bool same = uri.is_string() && uri == std::string(url) &&
                         (url.empty() || (auth.is_string() && auth == token));
       if (same) continue;
@@ -337,7 +272,7 @@ class IikoConnector : public sdk::Connector {
     const auto registered = host().state_get("webhook_url");
     if (!registered || registered->value != url) {
       if (!host().state_cas("webhook_url", registered ? registered->version : 0, url)) {
-        throw_error(CRMSYNC_E_CONFLICT, "The webhook registration changed meanwhile");
+        throw sdk::Error(CRMSYNC_E_CONFLICT, "The webhook registration changed meanwhile");
       }
     }
     host().log(CRMSYNC_LOG_INFO, url.empty() ? "iiko webhook removed" : "iiko webhook registered");
@@ -350,26 +285,27 @@ class IikoConnector : public sdk::Connector {
     const int64_t now = host().now_ms();
     if (stored && !fresh) {
       const Json saved = Json::parse(stored->value, nullptr, false);
-      const Json& token = internal::member(saved, "token");
-      const Json& expires = internal::member(saved, "expires_ms");
+      const Json& token = sdk::member(saved, "token");
+      const Json& expires = sdk::member(saved, "expires_ms");
       if (token.is_string() && expires.is_number_integer() &&
           now < expires.get<int64_t>() - kRenewMarginMs) {
         return token.get<std::string>();
       }
     }
     const auto login = host().secret("api_login");
-    if (!login) throw_error(CRMSYNC_E_INVALID_CONFIG, "iiko setting api_login is required");
+    if (!login) throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "iiko setting api_login is required");
     const sdk::HttpResponse response = post("/api/1/access_token", Json{{"apiLogin", *login}}, "");
     if (response.status == 401 || response.status == 400 || response.status == 403) {
-      throw_error(CRMSYNC_E_UNAUTHENTICATED,
-                  "iiko refused the API login (HTTP " + std::to_string(response.status) + ": " +
-                      provider_message(response.body) + "); check api_login in iikoWeb");
+      throw sdk::Error(CRMSYNC_E_UNAUTHENTICATED, "iiko refused the API login (HTTP " +
+                                                      std::to_string(response.status) + ": " +
+                                                      provider_message(response.body) +
+                                                      "); check api_login in iikoWeb");
     }
     check_ok(response, "access_token");
     const Json answer = object_body(response.body, CRMSYNC_E_UNAVAILABLE, "access_token answer");
-    const Json& token = internal::member(answer, "token");
+    const Json& token = sdk::member(answer, "token");
     if (!token.is_string() || token.get_ref<const std::string&>().empty()) {
-      throw_error(CRMSYNC_E_UNAVAILABLE, "iiko access_token answer has no token");
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "iiko access_token answer has no token");
     }
     const Json saved = {{"token", token}, {"expires_ms", now + kTokenLifetimeMs}};
     // Another run may have renewed it meanwhile: both tokens are valid, so keep theirs.
@@ -381,7 +317,7 @@ class IikoConnector : public sdk::Connector {
 
   // A POST with a JSON body; token empty means no Authorization header.
   sdk::HttpResponse post(const std::string& path, const Json& body, const std::string& token) {
-    if (host().cancelled()) throw_error(CRMSYNC_E_CANCELLED, "Cancelled");
+    if (host().cancelled()) throw sdk::Error(CRMSYNC_E_CANCELLED, "Cancelled");
     sdk::HttpRequest request;
     request.method = "POST";
     request.url = config_.base_url + path;
@@ -394,9 +330,7 @@ class IikoConnector : public sdk::Connector {
   // Throws the ABI error for a non-200 answer.
   static void check_ok(const sdk::HttpResponse& response, const std::string& what) {
     if (response.status == 200) return;
-    throw_error(status_code(response.status), "iiko " + what + ": HTTP " +
-                                                  std::to_string(response.status) + ": " +
-                                                  provider_message(response.body));
+    sdk::throw_http_error("iiko " + what, response.status, provider_message(response.body));
   }
 
   // An authorised POST; a refused token is renewed once. Any status comes back.
@@ -424,19 +358,19 @@ class IikoConnector : public sdk::Connector {
     if (!config_.organization_ids.empty()) request["organizationIds"] = config_.organization_ids;
     const Json answer = object_body(send_ok("/api/1/organizations", request, "organizations").body,
                                     CRMSYNC_E_UNAVAILABLE, "organizations answer");
-    const Json& list = internal::member(answer, "organizations");
+    const Json& list = sdk::member(answer, "organizations");
     if (!list.is_array())
-      throw_error(CRMSYNC_E_UNAVAILABLE, "iiko organizations answer has no list");
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "iiko organizations answer has no list");
     for (const std::string& wanted : config_.organization_ids) {
-      const bool found = std::any_of(list.begin(), list.end(), [&](const Json& o) {
-        return internal::member(o, "id") == wanted;
-      });
+      const bool found = std::any_of(list.begin(), list.end(),
+                                     [&](const Json& o) { return sdk::member(o, "id") == wanted; });
       if (!found) {
-        throw_error(CRMSYNC_E_NOT_FOUND,
-                    "iiko organization " + wanted + " is not available to this API login");
+        throw sdk::Error(CRMSYNC_E_NOT_FOUND,
+                         "iiko organization " + wanted + " is not available to this API login");
       }
     }
-    if (list.empty()) throw_error(CRMSYNC_E_NOT_FOUND, "The iiko API login has no organizations");
+    if (list.empty())
+      throw sdk::Error(CRMSYNC_E_NOT_FOUND, "The iiko API login has no organizations");
     return list;
   }
 
@@ -444,7 +378,7 @@ class IikoConnector : public sdk::Connector {
   const std::vector<std::string>& organization_ids() {
     if (config_.organization_ids.empty() && all_organizations_.empty()) {
       for (const Json& organization : list_organizations()) {
-        const Json& id = internal::member(organization, "id");
+        const Json& id = sdk::member(organization, "id");
         if (id.is_string()) all_organizations_.push_back(id.get<std::string>());
       }
     }
@@ -465,11 +399,11 @@ class IikoConnector : public sdk::Connector {
     }
     check_ok(response, "deliveries by_revision");
     const Json answer = object_body(response.body, CRMSYNC_E_UNAVAILABLE, "by_revision answer");
-    const Json& max = internal::member(answer, "maxRevision");
+    const Json& max = sdk::member(answer, "maxRevision");
     if (!max.is_number_integer()) {
-      throw_error(CRMSYNC_E_UNAVAILABLE, "iiko by_revision answer has no maxRevision");
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "iiko by_revision answer has no maxRevision");
     }
-    deliver_groups(internal::member(answer, "ordersByOrganizations"), sink);
+    deliver_groups(sdk::member(answer, "ordersByOrganizations"), sink);
     sink.checkpoint(Json{{"revision", std::max(start, max.get<int64_t>())}}.dump(), false);
     return true;
   }
@@ -493,7 +427,7 @@ class IikoConnector : public sdk::Connector {
         send_ok("/api/1/deliveries/by_delivery_date_and_status", request, "deliveries by date")
             .body,
         CRMSYNC_E_UNAVAILABLE, "by_delivery_date_and_status answer");
-    deliver_groups(internal::member(answer, "ordersByOrganizations"), sink);
+    deliver_groups(sdk::member(answer, "ordersByOrganizations"), sink);
     const bool more = end < local_high;
     const int64_t next = more ? end : local_low - config_.overlap_hours * 3600;
     sink.checkpoint(Json{{"from", internal::local_text(std::max(next, start))}}.dump(), more);
@@ -502,13 +436,13 @@ class IikoConnector : public sdk::Connector {
   // The orders of an ordersByOrganizations list.
   void deliver_groups(const Json& groups, sdk::Sink& sink) {
     if (!groups.is_array())
-      throw_error(CRMSYNC_E_UNAVAILABLE, "iiko answer has no ordersByOrganizations list");
-    for (const Json& group : groups) deliver_list(internal::member(group, "orders"), sink);
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "iiko answer has no ordersByOrganizations list");
+    for (const Json& group : groups) deliver_list(sdk::member(group, "orders"), sink);
   }
 
   // The OrderInfo objects of an orders list.
   void deliver_list(const Json& orders, sdk::Sink& sink) {
-    if (!orders.is_array()) throw_error(CRMSYNC_E_INVALID_INPUT, "iiko orders is not a list");
+    if (!orders.is_array()) throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "iiko orders is not a list");
     for (const Json& info : orders) deliver(info, OrderKind::delivery, "", sink);
   }
 
@@ -518,21 +452,14 @@ class IikoConnector : public sdk::Connector {
     Check check;
     const Mapped mapped = map_order(info, kind, config_.map, config_.offset, fallback_time, &check);
     if (!check.warning.empty()) host().log(CRMSYNC_LOG_WARNING, check.warning);
-    if (const auto* sale = std::get_if<Sale>(&mapped)) {
-      sink.record(sale->record);
-    } else if (const auto* skip = std::get_if<NotSale>(&mapped)) {
-      sink.skip(skip->external_id, skip->reason);
-    } else {
-      const auto& bad = std::get<Unreadable>(mapped);
-      sink.fail(bad.external_id, bad.reason, info.dump());
-    }
+    sdk::deliver(mapped, sink, info.dump());
   }
 
   // One webhook event {eventType, eventTime (UTC), organizationId, correlationId, eventInfo}.
   void webhook_event(const Json& event, sdk::Sink& sink) {
-    const Json& type = internal::member(event, "eventType");
-    const Json& info = internal::member(event, "eventInfo");
-    const Json& id = internal::member(info, "id");
+    const Json& type = sdk::member(event, "eventType");
+    const Json& info = sdk::member(event, "eventInfo");
+    const Json& id = sdk::member(info, "id");
     const std::string order_id = id.is_string() ? id.get<std::string>() : std::string();
     if (!event.is_object() || !type.is_string()) {
       sink.fail(order_id, "Not an iiko webhook event (no eventType)", event.dump());
@@ -544,7 +471,7 @@ class IikoConnector : public sdk::Connector {
                  "iiko webhook " + name + " ignored: only order updates are sales");
       return;
     }
-    const Json& organization = internal::member(event, "organizationId");
+    const Json& organization = sdk::member(event, "organizationId");
     const auto& allowed = config_.organization_ids;
     if (!allowed.empty() && organization.is_string() &&
         std::find(allowed.begin(), allowed.end(), organization.get<std::string>()) ==
@@ -556,7 +483,7 @@ class IikoConnector : public sdk::Connector {
       return;
     }
     std::string fallback;
-    const Json& time = internal::member(event, "eventTime");
+    const Json& time = sdk::member(event, "eventTime");
     if (time.is_string()) {
       if (!internal::local_seconds(time.get<std::string>())) {
         sink.fail(order_id, "eventTime is not yyyy-MM-dd HH:mm:ss.fff", event.dump());

@@ -10,14 +10,12 @@
 #ifndef CRMSYNC_PLUGINS_IIKO_IIKO_MAPPING_H
 #define CRMSYNC_PLUGINS_IIKO_IIKO_MAPPING_H
 
-// The value readers (money without floats, member access, civil-date arithmetic) are the ones the
-// YCLIENTS connector wrote for the same JSON-number money and zone-less times.
-#include "../yclients/yclients_mapping.h"
-
 #include <crmsync/connector.hpp>
-#include <nlohmann/json.hpp>
+#include <crmsync/connector_json.hpp>
+#include <crmsync/connector_mapping.hpp>
+#include <crmsync/connector_money.hpp>
+#include <crmsync/connector_time.hpp>
 
-#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,11 +25,13 @@
 
 namespace crmsync::iiko {
 
-using Json = nlohmann::json;
-using yclients::Mapped;
-using yclients::NotSale;
-using yclients::Sale;
-using yclients::Unreadable;
+// The JSON document type of the connector.
+using Json = sdk::Json;
+// What one order maps to: a sale, not a sale (open, cancelled, deleted) or unreadable.
+using sdk::Mapped;
+using sdk::NotSale;
+using sdk::Sale;
+using sdk::Unreadable;
 
 // Which iikoCloud order an object is: a delivery or a table (hall) order.
 enum class OrderKind { delivery, table };
@@ -50,51 +50,21 @@ struct MapOptions {
 
 namespace internal {
 
-using yclients::internal::member;
-using yclients::internal::money_minor;
-
-// Minor units as decimal text ("1500.50", "-3.05"), for messages.
-inline std::string minor_text(int64_t minor) {
-  const bool negative = minor < 0;
-  const uint64_t magnitude =
-      negative ? 0 - static_cast<uint64_t>(minor) : static_cast<uint64_t>(minor);
-  std::string cents = std::to_string(magnitude % 100);
-  if (cents.size() < 2) cents.insert(0, "0");
-  return (negative ? "-" : "") + std::to_string(magnitude / 100) + "." + cents;
-}
-
-// A JSON number as plain decimal text ("2", "0.5"), for item quantities; "" for anything else.
-inline std::string number_text(const Json& value) {
-  if (value.is_number_integer() || value.is_number_unsigned()) return value.dump();
-  if (!value.is_number_float()) return {};
-  char buffer[64];
-  auto [end, ec] =
-      std::to_chars(buffer, buffer + sizeof buffer, value.get<double>(), std::chars_format::fixed);
-  if (ec != std::errc()) return {};
-  std::string text(buffer, end);
-  if (text.find('.') != std::string::npos) {
-    while (text.back() == '0') text.pop_back();
-    if (text.back() == '.') text.pop_back();
-  }
-  return text;
-}
+// The SDK's readers, under the names this file uses.
+using sdk::member;
+using sdk::minor_text;
+using sdk::money_minor;
 
 // "yyyy-MM-dd HH:mm:ss[.fff]" → seconds of that wall time counted as if it were UTC (the civil
 // time as a number); nullopt when malformed.
 inline std::optional<int64_t> local_seconds(std::string_view text) {
   if (text.size() < 19 || text[10] != ' ') return std::nullopt;
-  std::string probe(text);
-  probe[10] = 'T';
-  probe += 'Z';
-  return yclients::internal::unix_seconds(probe);
+  return sdk::parse_local_time(text);
 }
 
 // Seconds of civil time → "yyyy-MM-dd HH:mm:ss.fff" (milliseconds always 000), the API's format.
 inline std::string local_text(int64_t civil_seconds) {
-  std::string text = yclients::internal::utc_text(civil_seconds);  // "YYYY-MM-DDTHH:MM:SSZ"
-  text[10] = ' ';
-  text.pop_back();
-  return text + ".000";
+  return sdk::format_local_time(civil_seconds, ' ') + ".000";
 }
 
 // An iiko local time as the record's occurred_at: "YYYY-MM-DD HH:MM:SS" (read by the host in the
@@ -190,7 +160,7 @@ inline Mapped map_order(const Json& info, OrderKind kind, const MapOptions& opti
     sdk::LineItem out;
     const Json& name = member(member(item, "product"), "name");
     out.name = name.is_string() ? name.get<std::string>() : std::string();
-    out.quantity = number_text(member(item, "amount"));
+    out.quantity = sdk::number_text(member(item, "amount")).value_or("");
     out.amount_minor = line;
     if (r.description.empty()) r.description = out.name;
     r.items.push_back(std::move(out));
