@@ -22,10 +22,13 @@
 #include "yclients_mapping.h"
 
 #include <crmsync/connector.hpp>
-#include <nlohmann/json.hpp>
+#include <crmsync/connector_http.hpp>
+#include <crmsync/connector_json.hpp>
+#include <crmsync/connector_mapping.hpp>
+#include <crmsync/connector_money.hpp>
+#include <crmsync/connector_time.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -81,41 +84,25 @@ struct Config {
   bool write_back_bonus = false;
 };
 
-// Throws the ABI error `code` with an operator-facing message.
-[[noreturn]] void throw_error(int32_t code, const std::string& message) {
-  throw sdk::Error(code, message);
-}
-
 // Reads the settings; the host validated them against kConfigSchema, this guards the rest.
 Config parse_config(const std::string& text) {
-  const Json json = Json::parse(text, nullptr, false);
-  if (!json.is_object())
-    throw_error(CRMSYNC_E_INVALID_CONFIG, "YCLIENTS settings must be an object");
+  const Json json = sdk::parse_settings(text, "YCLIENTS");
   Config config;
-  const auto company = internal::id_text(internal::member(json, "company_id"));
-  if (!company) throw_error(CRMSYNC_E_INVALID_CONFIG, "YCLIENTS setting company_id is required");
+  const auto company = sdk::id_text(sdk::member(json, "company_id"));
+  if (!company)
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "YCLIENTS setting company_id is required");
   config.company_id = *company;
   auto text_setting = [&](const char* name, std::string& out) {
-    const Json& value = internal::member(json, name);
+    const Json& value = sdk::member(json, name);
     if (value.is_string()) out = value.get<std::string>();
   };
   text_setting("base_url", config.base_url);
   while (!config.base_url.empty() && config.base_url.back() == '/') config.base_url.pop_back();
   text_setting("login", config.login);
   text_setting("currency", config.currency);
-  auto integer_setting = [&](const char* name, int64_t low, int64_t high, int64_t& out) {
-    const Json& value = internal::member(json, name);
-    if (value.is_null()) return;
-    const auto n = internal::integer(value);
-    if (!n || *n < low || *n > high) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG, std::string("YCLIENTS setting ") + name + " must be " +
-                                                std::to_string(low) + ".." + std::to_string(high));
-    }
-    out = *n;
-  };
-  integer_setting("page_size", 1, 200, config.page_size);
-  integer_setting("overlap_seconds", 0, 86400, config.overlap_seconds);
-  const Json& write_back = internal::member(json, "write_back_bonus");
+  sdk::integer_setting(json, "page_size", 1, 200, config.page_size, "YCLIENTS");
+  sdk::integer_setting(json, "overlap_seconds", 0, 86400, config.overlap_seconds, "YCLIENTS");
+  const Json& write_back = sdk::member(json, "write_back_bonus");
   config.write_back_bonus = write_back.is_boolean() && write_back.get<bool>();
   return config;
 }
@@ -129,87 +116,50 @@ struct Cursor {
 
   // Reads a cursor this connector wrote; anything else is INVALID_INPUT.
   static Cursor parse(std::string_view text) {
+    const sdk::CursorReader reader(text, "Not a YCLIENTS cursor: " + std::string(text));
+    auto time = [&](const char* name) {
+      const auto seconds = reader.time_field(name, sdk::parse_rfc3339);
+      if (seconds && *seconds <= 0) reader.invalid();
+      return seconds.value_or(0);
+    };
     Cursor cursor;
-    if (text.empty()) return cursor;
-    const Json json = Json::parse(text, nullptr, false);
-    auto bad = [&] {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "Not a YCLIENTS cursor: " + std::string(text));
-    };
-    if (!json.is_object()) bad();
-    auto time = [&](const char* name, int64_t& out) {
-      const Json& value = internal::member(json, name);
-      if (value.is_null()) return;
-      const auto seconds =
-          value.is_string() ? internal::unix_seconds(value.get<std::string>()) : std::nullopt;
-      if (!seconds || *seconds <= 0) bad();
-      out = *seconds;
-    };
-    time("since", cursor.since);
-    time("seen_up_to", cursor.seen_up_to);
-    const Json& page = internal::member(json, "page");
-    if (!page.is_null()) {
-      if (!page.is_number_unsigned() || page.get<int64_t>() < 1) bad();
-      cursor.page = page.get<int64_t>();
-    }
+    cursor.since = time("since");
+    cursor.seen_up_to = time("seen_up_to");
+    cursor.page = reader.integer_field("page", 1).value_or(1);
     return cursor;
   }
 
   // The cursor as checkpointed.
   std::string text() const {
     Json json = Json::object();
-    if (since > 0) json["since"] = internal::utc_text(since);
+    if (since > 0) json["since"] = sdk::format_utc(since);
     if (page > 1) json["page"] = page;
-    if (seen_up_to > 0) json["seen_up_to"] = internal::utc_text(seen_up_to);
+    if (seen_up_to > 0) json["seen_up_to"] = sdk::format_utc(seen_up_to);
     return json.dump();
   }
 };
 
-// A query parameter value, percent-encoded.
-std::string url_escape(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // YCLIENTS's error message from its envelope {"success": false, "meta": {"message": ...}}.
 std::string provider_message(const std::string& body) {
   const Json json = Json::parse(body, nullptr, false);
-  const Json& message = internal::member(internal::member(json, "meta"), "message");
+  const Json& message = sdk::member(sdk::member(json, "meta"), "message");
   if (message.is_string()) return message.get<std::string>();
-  return body.size() > 200 ? body.substr(0, 200) + "…" : body;
-}
-
-// The ABI code for an HTTP status YCLIENTS answered with.
-int32_t status_code(int32_t status) {
-  if (status == 401) return CRMSYNC_E_UNAUTHENTICATED;
-  if (status == 403) return CRMSYNC_E_PERMISSION_DENIED;
-  if (status == 404) return CRMSYNC_E_NOT_FOUND;
-  if (status == 429) return CRMSYNC_E_RATE_LIMITED;
-  if (status >= 500) return CRMSYNC_E_UNAVAILABLE;
-  return CRMSYNC_E_INVALID_INPUT;
+  return sdk::body_excerpt(body);
 }
 
 // A successful YCLIENTS envelope {success, data, meta}; throws `code` when the body is not one.
 Json envelope(std::string_view body, int32_t code, std::string_view what) {
   Json json = Json::parse(body, nullptr, false);
   if (json.is_discarded()) {
-    throw_error(code, "YCLIENTS " + std::string(what) + " is not JSON");
+    throw sdk::Error(code, "YCLIENTS " + std::string(what) + " is not JSON");
   }
   if (!json.is_object() || !json.contains("data")) {
-    throw_error(code, "YCLIENTS " + std::string(what) + " has no {success, data, meta} envelope");
+    throw sdk::Error(code,
+                     "YCLIENTS " + std::string(what) + " has no {success, data, meta} envelope");
   }
   if (json["success"] == false) {
-    throw_error(code, "YCLIENTS " + std::string(what) +
-                          " reports a failure: " + provider_message(std::string(body)));
+    throw sdk::Error(code, "YCLIENTS " + std::string(what) +
+                               " reports a failure: " + provider_message(std::string(body)));
   }
   return json;
 }
@@ -219,26 +169,9 @@ Json envelope_data(std::string_view body, int32_t code, std::string_view what) {
   return std::move(envelope(body, code, what)["data"]);
 }
 
-// Delivers one mapped record to the sink.
+// Delivers one mapped record to the sink, with the record as its raw JSON.
 void deliver(const Mapped& mapped, const Json& raw, const sdk::Sink& sink) {
-  if (const auto* sale = std::get_if<Sale>(&mapped)) {
-    sink.record(sale->record);
-  } else if (const auto* skip = std::get_if<NotSale>(&mapped)) {
-    sink.skip(skip->external_id, skip->reason);
-  } else {
-    const auto& bad = std::get<Unreadable>(mapped);
-    sink.fail(bad.external_id, bad.reason, raw.dump());
-  }
-}
-
-// True for content types that carry JSON ("application/json; charset=utf-8", "…+json").
-bool is_json_type(std::string_view type) {
-  std::string lower;
-  for (char c : type.substr(0, type.find(';'))) {
-    if (c != ' ') lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return lower.empty() || lower == "application/json" || lower == "text/json" ||
-         lower.ends_with("+json");
+  sdk::deliver(mapped, sink, raw.dump());
 }
 
 // One YCLIENTS integration (one company).
@@ -265,12 +198,12 @@ class YclientsConnector : public sdk::Connector {
                        std::string(kInvalidCredentials));
     }
     if (response.status != 200) {
-      throw sdk::Error(status_code(response.status), "❌ YCLIENTS is unavailable: HTTP " +
-                                                         std::to_string(response.status) + ": " +
-                                                         provider_message(response.body));
+      throw sdk::Error(sdk::http_status_code(response.status),
+                       "❌ YCLIENTS is unavailable: HTTP " + std::to_string(response.status) + ": " +
+                           provider_message(response.body));
     }
     const Json company = envelope_data(response.body, CRMSYNC_E_UNAVAILABLE, "company answer");
-    const Json& title = internal::member(company, "title");
+    const Json& title = sdk::member(company, "title");
     if (!config_.login.empty() && !secret("user_token")) {
       try {
         user_token();
@@ -289,29 +222,31 @@ class YclientsConnector : public sdk::Connector {
                        "&count=" + std::to_string(config_.page_size);
     if (cursor.since > 0) {
       path += "&changed_after=" +
-              url_escape(internal::utc_text(cursor.since - config_.overlap_seconds));
+              sdk::percent_encode(sdk::format_utc(cursor.since - config_.overlap_seconds));
     }
     const sdk::HttpResponse response = send_ok("GET", path, {}, "records page");
     const Json page_json = envelope(response.body, CRMSYNC_E_UNAVAILABLE, "records page");
     const Json& data = page_json["data"];
-    const Json& meta = internal::member(page_json, "meta");
+    const Json& meta = sdk::member(page_json, "meta");
     if (!data.is_array())
-      throw_error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS records page has no data list");
-    const auto total = internal::integer(internal::member(meta, "total_count"));
-    if (!total) throw_error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS records page has no meta.total_count");
-    const auto page = internal::integer(internal::member(meta, "page"));
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS records page has no data list");
+    const auto total = sdk::integer_or_text(sdk::member(meta, "total_count"));
+    if (!total)
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS records page has no meta.total_count");
+    const auto page = sdk::integer_or_text(sdk::member(meta, "page"));
     if (page && *page != cursor.page) {
       // A repeated page would silently lose the page asked for: fail the batch, retry it later.
-      throw_error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS answered page " + std::to_string(*page) +
-                                             " when asked for page " + std::to_string(cursor.page));
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS answered page " + std::to_string(*page) +
+                                                  " when asked for page " +
+                                                  std::to_string(cursor.page));
     }
 
     Cursor next = cursor;
     for (const Json& record : data) {
       deliver(map_record(record, config_.currency), record, sink);
-      const Json& changed = internal::member(record, "last_change_date");
+      const Json& changed = sdk::member(record, "last_change_date");
       const auto when =
-          changed.is_string() ? internal::unix_seconds(changed.get<std::string>()) : std::nullopt;
+          changed.is_string() ? sdk::parse_rfc3339(changed.get<std::string>()) : std::nullopt;
       next.seen_up_to = std::max(next.seen_up_to, when.value_or(0));
     }
     const int64_t seen = (cursor.page - 1) * config_.page_size + static_cast<int64_t>(data.size());
@@ -335,7 +270,7 @@ class YclientsConnector : public sdk::Connector {
   // GET /record/{company}/{id}; a record that is gone is skipped.
   void fetch_object(std::string_view id, sdk::Sink& sink) override {
     if (id.empty() || id.find_first_not_of("0123456789") != std::string_view::npos) {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "Not a YCLIENTS record id: " + std::string(id));
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "Not a YCLIENTS record id: " + std::string(id));
     }
     const std::string path = "/api/v1/record/" + config_.company_id + "/" + std::string(id);
     const sdk::HttpResponse response = send("GET", path, {}, Auth::user);
@@ -350,15 +285,18 @@ class YclientsConnector : public sdk::Connector {
 
   // YCLIENTS does not sign webhooks; the host authenticates the URL's secret token first.
   void parse_webhook(const sdk::WebhookRequest& request, sdk::Sink& sink) override {
-    if (!is_json_type(request.content_type)) {
-      throw_error(CRMSYNC_E_INVALID_INPUT,
-                  "YCLIENTS webhooks are JSON, not " + request.content_type);
+    // An untyped body is read as JSON too.
+    if (!sdk::media_type(request.content_type).empty() &&
+        !sdk::is_json_media_type(request.content_type)) {
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT,
+                       "YCLIENTS webhooks are JSON, not " + request.content_type);
     }
     const Json body = Json::parse(request.body, nullptr, false);
     if (body.is_discarded())
-      throw_error(CRMSYNC_E_INVALID_INPUT, "YCLIENTS webhook body is not JSON");
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "YCLIENTS webhook body is not JSON");
     if (!body.is_object() && !body.is_array()) {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "YCLIENTS webhook body is neither an event nor a list");
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT,
+                       "YCLIENTS webhook body is neither an event nor a list");
     }
     if (body.is_object()) {
       webhook_event(body, sink);
@@ -376,17 +314,19 @@ class YclientsConnector : public sdk::Connector {
     auto is_record = [](const Json& j) { return j.is_object() && j.contains("attendance"); };
     if (records->is_object()) {
       if (!is_record(*records)) {
-        throw_error(CRMSYNC_E_INVALID_INPUT,
-                    "Not a YCLIENTS records response: its data is not a record (no attendance)");
+        throw sdk::Error(
+            CRMSYNC_E_INVALID_INPUT,
+            "Not a YCLIENTS records response: its data is not a record (no attendance)");
       }
       deliver(map_record(*records, config_.currency), *records, sink);
       return;
     }
     if (!records->is_array())
-      throw_error(CRMSYNC_E_INVALID_INPUT, "YCLIENTS response data is not a list");
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "YCLIENTS response data is not a list");
     if (!records->empty() && std::none_of(records->begin(), records->end(), is_record)) {
-      throw_error(CRMSYNC_E_INVALID_INPUT,
-                  "Not a YCLIENTS records response: its objects are not records (no attendance)");
+      throw sdk::Error(
+          CRMSYNC_E_INVALID_INPUT,
+          "Not a YCLIENTS records response: its objects are not records (no attendance)");
     }
     for (const Json& record : *records) deliver(map_record(record, config_.currency), record, sink);
   }
@@ -398,8 +338,8 @@ class YclientsConnector : public sdk::Connector {
     Json settings = envelope_data(send_ok("GET", path, {}, "hooks settings").body,
                                   CRMSYNC_E_UNAVAILABLE, "hooks settings");
     if (!settings.is_object())
-      throw_error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS hooks settings are not an object");
-    Json urls = internal::member(settings, "urls").is_array() ? settings["urls"] : Json::array();
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS hooks settings are not an object");
+    Json urls = sdk::member(settings, "urls").is_array() ? settings["urls"] : Json::array();
     const auto registered = host().state_get("webhook_url");
     auto drop = [&](const std::string& old) {
       urls.erase(std::remove(urls.begin(), urls.end(), Json(old)), urls.end());
@@ -413,7 +353,7 @@ class YclientsConnector : public sdk::Connector {
     send_ok("POST", path, update.dump(), "hooks settings update");
     if (!registered || registered->value != url) {
       if (!host().state_cas("webhook_url", registered ? registered->version : 0, url)) {
-        throw_error(CRMSYNC_E_CONFLICT, "The webhook registration changed meanwhile");
+        throw sdk::Error(CRMSYNC_E_CONFLICT, "The webhook registration changed meanwhile");
       }
     }
     host().log(CRMSYNC_LOG_INFO, url.empty() ? "YCLIENTS webhook removed"
@@ -428,39 +368,40 @@ class YclientsConnector : public sdk::Connector {
       host().log(CRMSYNC_LOG_DEBUG, "Bonus write-back is off for this integration");
       return;
     }
-    if (key.empty()) throw_error(CRMSYNC_E_INVALID_INPUT, "push_bonus needs an idempotency key");
+    if (key.empty())
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "push_bonus needs an idempotency key");
     const std::string state_key = "bonus:" + std::string(key);
     if (host().state_get(state_key)) return;
     if (event.amount_minor <= 0)
-      throw_error(CRMSYNC_E_INVALID_INPUT, "A bonus amount must be positive");
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "A bonus amount must be positive");
     std::string digits;
     for (char c : sdk::view(event.customer_phone)) {
       if (c >= '0' && c <= '9') digits += c;
     }
-    if (digits.empty()) throw_error(CRMSYNC_E_INVALID_INPUT, "A bonus needs the client's phone");
+    if (digits.empty())
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "A bonus needs the client's phone");
 
     const Json company =
         envelope_data(send_ok("GET", "/api/v1/company/" + config_.company_id, {}, "company").body,
                       CRMSYNC_E_UNAVAILABLE, "company answer");
-    const auto group = internal::id_text(internal::member(company, "main_group_id"));
-    if (!group) throw_error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS company has no main_group_id");
+    const auto group = sdk::id_text(sdk::member(company, "main_group_id"));
+    if (!group) throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS company has no main_group_id");
     const Json cards = envelope_data(
         send_ok("GET", "/api/v1/loyalty/cards/" + digits + "/" + *group + "/" + config_.company_id,
                 {}, "loyalty cards")
             .body,
         CRMSYNC_E_UNAVAILABLE, "loyalty cards");
     if (!cards.is_array() || cards.empty()) {
-      throw_error(CRMSYNC_E_NOT_FOUND, "The client +" + digits + " has no YCLIENTS loyalty card");
+      throw sdk::Error(CRMSYNC_E_NOT_FOUND,
+                       "The client +" + digits + " has no YCLIENTS loyalty card");
     }
-    const auto card = internal::id_text(internal::member(cards[0], "id"));
-    if (!card) throw_error(CRMSYNC_E_UNAVAILABLE, "A YCLIENTS loyalty card has no id");
+    const auto card = sdk::id_text(sdk::member(cards[0], "id"));
+    if (!card) throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "A YCLIENTS loyalty card has no id");
 
     const bool redeemed = event.kind == CRMSYNC_BONUS_REDEEMED;
     const std::string sale = "YCLIENTS-" + std::string(sdk::view(event.external_id));
     // The amount is written as decimal text: money never passes through a float.
-    const std::string amount =
-        std::string(redeemed ? "-" : "") + std::to_string(event.amount_minor / 100) + "." +
-        std::to_string(event.amount_minor % 100 / 10) + std::to_string(event.amount_minor % 10);
+    const std::string amount = sdk::minor_text(redeemed ? -event.amount_minor : event.amount_minor);
     const Json title =
         std::string(redeemed ? "Списание бонусов за " : "Начисление бонусов за ") + sale;
     const std::string body = "{\"amount\":" + amount + ",\"title\":" + title.dump() + "}";
@@ -469,8 +410,8 @@ class YclientsConnector : public sdk::Connector {
         "/api/v1/company/" + config_.company_id + "/loyalty/cards/" + *card + "/manual_transaction",
         body, "loyalty card operation", /*no_retry=*/true);
     if (!host().state_cas(state_key, 0, "done")) {
-      throw_error(CRMSYNC_E_CONFLICT,
-                  "The bonus " + std::string(key) + " was written concurrently");
+      throw sdk::Error(CRMSYNC_E_CONFLICT,
+                       "The bonus " + std::string(key) + " was written concurrently");
     }
   }
 
@@ -496,7 +437,8 @@ class YclientsConnector : public sdk::Connector {
   // The partner token, which every request needs.
   std::string partner_token() const {
     auto token = secret("partner_token");
-    if (!token) throw_error(CRMSYNC_E_INVALID_CONFIG, "YCLIENTS setting partner_token is required");
+    if (!token)
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "YCLIENTS setting partner_token is required");
     return *token;
   }
 
@@ -505,26 +447,27 @@ class YclientsConnector : public sdk::Connector {
   std::string user_token(bool fresh = false) {
     if (auto token = secret("user_token")) return *token;
     if (config_.login.empty()) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG,
-                  "YCLIENTS needs a user_token, or login and password to obtain one");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       "YCLIENTS needs a user_token, or login and password to obtain one");
     }
     const auto stored = host().state_get("user_token");
     if (stored && !fresh) return stored->value;
     const auto password = secret("password");
     if (!password)
-      throw_error(CRMSYNC_E_INVALID_CONFIG, "YCLIENTS setting password is required with login");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       "YCLIENTS setting password is required with login");
     const Json credentials = {{"login", config_.login}, {"password", *password}};
     const sdk::HttpResponse response =
         send("POST", "/api/v1/auth", credentials.dump(), Auth::partner);
     if (response.status == 401 || response.status == 403 || response.status == 400) {
-      throw_error(CRMSYNC_E_UNAUTHENTICATED,
-                  "YCLIENTS refused the login or password: " + provider_message(response.body));
+      throw sdk::Error(CRMSYNC_E_UNAUTHENTICATED, "YCLIENTS refused the login or password: " +
+                                                      provider_message(response.body));
     }
     check_ok(response, "auth");
     const Json data = envelope_data(response.body, CRMSYNC_E_UNAVAILABLE, "auth answer");
-    const Json& token = internal::member(data, "user_token");
+    const Json& token = sdk::member(data, "user_token");
     if (!token.is_string() || token.get_ref<const std::string&>().empty()) {
-      throw_error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS auth answer has no user_token");
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "YCLIENTS auth answer has no user_token");
     }
     // Another run may have renewed it meanwhile: then both tokens are valid, keep the stored one.
     if (!host().state_cas("user_token", stored ? stored->version : 0, token.get<std::string>())) {
@@ -536,7 +479,7 @@ class YclientsConnector : public sdk::Connector {
   // Runs a request with the YCLIENTS headers; any HTTP status comes back.
   sdk::HttpResponse send(const std::string& method, const std::string& path, std::string body,
                          Auth auth, bool no_retry = false, bool fresh_user = false) {
-    if (host().cancelled()) throw_error(CRMSYNC_E_CANCELLED, "Cancelled");
+    if (host().cancelled()) throw sdk::Error(CRMSYNC_E_CANCELLED, "Cancelled");
     sdk::HttpRequest request;
     request.method = method;
     request.url = config_.base_url + path;
@@ -552,9 +495,7 @@ class YclientsConnector : public sdk::Connector {
   // Throws the ABI error for a non-200 answer.
   void check_ok(const sdk::HttpResponse& response, const std::string& what) const {
     if (response.status == 200 || response.status == 201) return;
-    throw_error(status_code(response.status), "YCLIENTS " + what + ": HTTP " +
-                                                  std::to_string(response.status) + ": " +
-                                                  provider_message(response.body));
+    sdk::throw_http_error("YCLIENTS " + what, response.status, provider_message(response.body));
   }
 
   // A user-authorised request that must succeed; a refused stored user token is renewed once.
@@ -572,8 +513,8 @@ class YclientsConnector : public sdk::Connector {
 
   // One webhook event {company_id, resource, resource_id, status, data}.
   void webhook_event(const Json& event, sdk::Sink& sink) {
-    const auto resource_id = internal::id_text(internal::member(event, "resource_id"));
-    const Json& resource = internal::member(event, "resource");
+    const auto resource_id = sdk::id_text(sdk::member(event, "resource_id"));
+    const Json& resource = sdk::member(event, "resource");
     if (!event.is_object() || !resource.is_string()) {
       sink.fail(resource_id.value_or(""), "Not a YCLIENTS webhook event (no resource)",
                 event.dump());
@@ -584,7 +525,7 @@ class YclientsConnector : public sdk::Connector {
                                        " ignored: only records are sales");
       return;
     }
-    const auto company = internal::id_text(internal::member(event, "company_id"));
+    const auto company = sdk::id_text(sdk::member(event, "company_id"));
     if (company && *company != config_.company_id) {
       sink.fail(
           resource_id.value_or(""),
@@ -592,7 +533,7 @@ class YclientsConnector : public sdk::Connector {
           event.dump());
       return;
     }
-    const Json& status = internal::member(event, "status");
+    const Json& status = sdk::member(event, "status");
     if (status == "delete") {
       if (!resource_id) {
         sink.fail("", "A record delete event without resource_id", event.dump());
@@ -607,7 +548,7 @@ class YclientsConnector : public sdk::Connector {
                 event.dump());
       return;
     }
-    const Json& data = internal::member(event, "data");
+    const Json& data = sdk::member(event, "data");
     if (data.is_object() && !data.empty()) {
       deliver(map_record(data, config_.currency), data, sink);
     } else if (resource_id) {
