@@ -28,7 +28,8 @@
 #include "amocrm_mapping.h"
 
 #include <crmsync/connector.hpp>
-#include <nlohmann/json.hpp>
+#include <crmsync/connector_http.hpp>
+#include <crmsync/connector_json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -92,11 +93,6 @@ constexpr size_t kContactBatch = 100;
 // The lead events a registered webhook subscribes to.
 constexpr const char* kWebhookEvents[] = {"add_lead", "update_lead", "status_lead", "delete_lead"};
 
-// Throws the ABI error `code` with an operator-facing message.
-[[noreturn]] void throw_error(int32_t code, const std::string& message) {
-  throw sdk::Error(code, message);
-}
-
 // The non-secret settings of one integration.
 struct Config {
   std::string subdomain;  // host name, e.g. stimcentr.amocrm.ru
@@ -111,16 +107,15 @@ struct Config {
 
 // Reads the settings; the host validated them against kConfigSchema, this guards the rest.
 Config parse_config(const std::string& text) {
-  const Json json = Json::parse(text, nullptr, false);
-  if (!json.is_object()) throw_error(CRMSYNC_E_INVALID_CONFIG, "amoCRM settings must be an object");
+  const Json json = sdk::parse_settings(text, "amoCRM");
   Config config;
   auto text_setting = [&](const char* name, std::string& out, bool required) {
-    const Json& value = internal::member(json, name);
+    const Json& value = sdk::member(json, name);
     if (value.is_string() && !value.get_ref<const std::string&>().empty()) {
       out = value.get<std::string>();
     } else if (required || !value.is_null()) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG,
-                  std::string("amoCRM setting ") + name + " must be a non-empty string");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       std::string("amoCRM setting ") + name + " must be a non-empty string");
     }
   };
   text_setting("subdomain", config.subdomain, true);
@@ -137,55 +132,45 @@ Config parse_config(const std::string& text) {
   text_setting("currency", config.rules.currency, false);
 
   auto id_list = [&](const char* name, std::vector<int64_t>& out) {
-    const Json& value = internal::member(json, name);
+    const Json& value = sdk::member(json, name);
     if (value.is_null()) return;
     if (!value.is_array()) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG,
-                  std::string("amoCRM setting ") + name + " must be a list of ids");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       std::string("amoCRM setting ") + name + " must be a list of ids");
     }
     out.clear();
     for (const Json& item : value) {
-      const auto id = internal::integer(item);
+      const auto id = sdk::integer(item);
       if (!id || *id < 1) {
-        throw_error(CRMSYNC_E_INVALID_CONFIG,
-                    std::string("amoCRM setting ") + name + " holds a non-id: " + item.dump());
+        throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                         std::string("amoCRM setting ") + name + " holds a non-id: " + item.dump());
       }
       out.push_back(*id);
     }
   };
   id_list("won_status_ids", config.rules.won_status_ids);
   if (config.rules.won_status_ids.empty()) {
-    throw_error(CRMSYNC_E_INVALID_CONFIG, "amoCRM setting won_status_ids must name a status");
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "amoCRM setting won_status_ids must name a status");
   }
   id_list("pipeline_ids", config.rules.pipeline_ids);
 
-  const Json& amount = internal::member(json, "amount_field");
-  if (const auto field = internal::integer(amount)) {
+  const Json& amount = sdk::member(json, "amount_field");
+  if (const auto field = sdk::integer(amount)) {
     config.rules.amount_field_id = *field;
   } else if (amount.is_string() && amount != "price") {
     const auto& text_value = amount.get_ref<const std::string&>();
     if (!internal::is_digits(text_value)) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG,
-                  "amoCRM setting amount_field must be \"price\" or a custom field id");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       "amoCRM setting amount_field must be \"price\" or a custom field id");
     }
     config.rules.amount_field_id = internal::digits_value(text_value);
   } else if (!amount.is_null() && !amount.is_string()) {
-    throw_error(CRMSYNC_E_INVALID_CONFIG,
-                "amoCRM setting amount_field must be \"price\" or a custom field id");
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                     "amoCRM setting amount_field must be \"price\" or a custom field id");
   }
 
-  auto integer_setting = [&](const char* name, int64_t low, int64_t high, int64_t& out) {
-    const Json& value = internal::member(json, name);
-    if (value.is_null()) return;
-    const auto n = internal::integer(value);
-    if (!n || *n < low || *n > high) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG, std::string("amoCRM setting ") + name + " must be " +
-                                                std::to_string(low) + ".." + std::to_string(high));
-    }
-    out = *n;
-  };
-  integer_setting("page_size", 1, 250, config.page_size);
-  integer_setting("overlap_seconds", 0, 86400, config.overlap_seconds);
+  sdk::integer_setting(json, "page_size", 1, 250, config.page_size, "amoCRM");
+  sdk::integer_setting(json, "overlap_seconds", 0, 86400, config.overlap_seconds, "amoCRM");
   return config;
 }
 
@@ -198,25 +183,12 @@ struct Cursor {
 
   // Reads a cursor this connector wrote; anything else is INVALID_INPUT.
   static Cursor parse(std::string_view text) {
+    const sdk::CursorReader reader(text, "Not an amoCRM cursor: " + std::string(text));
     Cursor cursor;
-    if (text.empty()) return cursor;
-    const Json json = Json::parse(text, nullptr, false);
-    if (!json.is_object()) {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "Not an amoCRM cursor: " + std::string(text));
-    }
-    auto field = [&](const char* name, int64_t low, int64_t& out) {
-      const Json& value = internal::member(json, name);
-      if (value.is_null()) return;
-      const auto n = internal::integer(value);
-      if (!n || *n < low) {
-        throw_error(CRMSYNC_E_INVALID_INPUT, "Not an amoCRM cursor: " + std::string(text));
-      }
-      out = *n;
-    };
-    field("from", 0, cursor.from);
-    field("page", 1, cursor.page);
-    field("started", 0, cursor.started);
-    field("seen", 0, cursor.seen);
+    cursor.from = reader.integer_field("from", 0).value_or(0);
+    cursor.page = reader.integer_field("page", 1).value_or(1);
+    cursor.started = reader.integer_field("started", 0).value_or(0);
+    cursor.seen = reader.integer_field("seen", 0).value_or(0);
     return cursor;
   }
 
@@ -231,55 +203,26 @@ struct Cursor {
   }
 };
 
-// A query parameter key or value, percent-encoded (amoCRM's keys carry brackets: filter[id][]).
-std::string url_escape(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // amoCRM's error message from its problem JSON {"title", "detail", "hint"}, else the body's start.
 std::string provider_message(const std::string& body) {
   const Json json = Json::parse(body, nullptr, false);
   for (const char* name : {"hint", "detail", "title"}) {
-    const Json& value = internal::member(json, name);
+    const Json& value = sdk::member(json, name);
     if (value.is_string() && !value.get_ref<const std::string&>().empty()) {
       return value.get<std::string>();
     }
   }
-  return body.size() > 200 ? body.substr(0, 200) + "…" : body;
-}
-
-// The ABI code for an HTTP status amoCRM answered with (402: the account is not paid).
-int32_t status_code(int32_t status) {
-  if (status == 401) return CRMSYNC_E_UNAUTHENTICATED;
-  if (status == 402 || status == 403) return CRMSYNC_E_PERMISSION_DENIED;
-  if (status == 404) return CRMSYNC_E_NOT_FOUND;
-  if (status == 429) return CRMSYNC_E_RATE_LIMITED;
-  if (status >= 500) return CRMSYNC_E_UNAVAILABLE;
-  return CRMSYNC_E_INVALID_INPUT;
+  return sdk::body_excerpt(body);
 }
 
 // A JSON object answer; throws `code` when the body is not one.
 Json json_object(std::string_view body, int32_t code, std::string_view what) {
-  Json json = Json::parse(body, nullptr, false);
-  if (json.is_discarded()) throw_error(code, "amoCRM " + std::string(what) + " is not JSON");
-  if (!json.is_object()) throw_error(code, "amoCRM " + std::string(what) + " is not an object");
-  return json;
+  return sdk::parse_object(body, code, "amoCRM " + std::string(what));
 }
 
 // The leads of a list answer (_embedded.leads), or nullopt when the body is not one.
 const Json* embedded_leads(const Json& page) {
-  const Json& leads = internal::member(internal::member(page, "_embedded"), "leads");
+  const Json& leads = sdk::member(sdk::member(page, "_embedded"), "leads");
   return leads.is_array() ? &leads : nullptr;
 }
 
@@ -314,10 +257,10 @@ struct Tokens {
   // Reads the stored pair; nullopt when the state holds something else.
   static std::optional<Tokens> parse(const std::string& text) {
     const Json json = Json::parse(text, nullptr, false);
-    const Json& access = internal::member(json, "access_token");
-    const Json& refresh = internal::member(json, "refresh_token");
-    const auto expires = internal::integer(internal::member(json, "expires_at_ms"));
-    const Json& seed = internal::member(json, "seed");
+    const Json& access = sdk::member(json, "access_token");
+    const Json& refresh = sdk::member(json, "refresh_token");
+    const auto expires = sdk::integer(sdk::member(json, "expires_at_ms"));
+    const Json& seed = sdk::member(json, "seed");
     if (!access.is_string() || !refresh.is_string() || !expires || !seed.is_string()) {
       return std::nullopt;
     }
@@ -328,15 +271,6 @@ struct Tokens {
 
 // How a grant request is made.
 enum class Grant { authorization_code, refresh_token };
-
-// True for content types of form bodies ("application/x-www-form-urlencoded; charset=UTF-8").
-bool is_form_type(std::string_view type) {
-  std::string lower;
-  for (char c : type.substr(0, type.find(';'))) {
-    if (c != ' ') lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return lower == "application/x-www-form-urlencoded";
-}
 
 // One amoCRM integration (one account).
 class AmocrmConnector : public sdk::Connector {
@@ -355,7 +289,7 @@ class AmocrmConnector : public sdk::Connector {
       throw sdk::Error(e.code(), "❌ " + std::string(e.what()));
     }
     const Json account = json_object(response.body, CRMSYNC_E_UNAVAILABLE, "account answer");
-    const Json& name = internal::member(account, "name");
+    const Json& name = sdk::member(account, "name");
     return "✅ Connected to AMO CRM - " + (name.is_string() ? name.get<std::string>() : "?");
   }
 
@@ -365,13 +299,14 @@ class AmocrmConnector : public sdk::Connector {
     if (cursor.page == 1) cursor.started = host().now_ms() / 1000;
     std::string url = config_.base_url +
                       "/api/v4/leads?with=contacts&limit=" + std::to_string(config_.page_size) +
-                      "&page=" + std::to_string(cursor.page) + "&" + url_escape("order[id]") +
-                      "=asc";
+                      "&page=" + std::to_string(cursor.page) + "&" +
+                      sdk::percent_encode("order[id]") + "=asc";
     if (cursor.from > 0) {
-      url += "&" + url_escape("filter[updated_at][from]") + "=" + std::to_string(cursor.from);
+      url +=
+          "&" + sdk::percent_encode("filter[updated_at][from]") + "=" + std::to_string(cursor.from);
     }
     for (int64_t pipeline : config_.rules.pipeline_ids) {
-      url += "&" + url_escape("filter[pipeline_id][]") + "=" + std::to_string(pipeline);
+      url += "&" + sdk::percent_encode("filter[pipeline_id][]") + "=" + std::to_string(pipeline);
     }
     const sdk::HttpResponse response = api("GET", url);
     Json page = Json::object();
@@ -381,9 +316,9 @@ class AmocrmConnector : public sdk::Connector {
       check_ok(response, "leads page " + std::to_string(cursor.page));
       page = json_object(response.body, CRMSYNC_E_UNAVAILABLE, "leads page");
       leads = embedded_leads(page);
-      if (!leads) throw_error(CRMSYNC_E_UNAVAILABLE, "amoCRM leads page has no _embedded.leads");
-      next = internal::member(internal::member(internal::member(page, "_links"), "next"), "href")
-                 .is_string();
+      if (!leads)
+        throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "amoCRM leads page has no _embedded.leads");
+      next = sdk::member(sdk::member(sdk::member(page, "_links"), "next"), "href").is_string();
     }
 
     Cursor following = cursor;
@@ -391,7 +326,7 @@ class AmocrmConnector : public sdk::Connector {
       const auto contacts = load_contacts(*leads);
       for (const Json& lead : *leads) {
         deliver(lead, map_lead(lead, config_.rules, contacts), sink, /*track=*/true);
-        const auto updated = internal::integer(internal::member(lead, "updated_at"));
+        const auto updated = sdk::integer(sdk::member(lead, "updated_at"));
         following.seen = std::max(following.seen, updated.value_or(0));
       }
     }
@@ -413,7 +348,7 @@ class AmocrmConnector : public sdk::Connector {
   // GET /api/v4/leads/{id}?with=contacts, mapped like fetch; a lead that is gone is skipped.
   void fetch_object(std::string_view id, sdk::Sink& sink) override {
     if (!internal::is_digits(id)) {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "Not an amoCRM lead id: " + std::string(id));
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "Not an amoCRM lead id: " + std::string(id));
     }
     const sdk::HttpResponse response =
         api("GET", config_.base_url + "/api/v4/leads/" + std::string(id) + "?with=contacts");
@@ -431,20 +366,20 @@ class AmocrmConnector : public sdk::Connector {
   // lead event is a trigger to re-read the lead (the body carries amoCRM's old field names and
   // text prices); deleted leads are skipped.
   void parse_webhook(const sdk::WebhookRequest& request, sdk::Sink& sink) override {
-    if (!is_form_type(request.content_type)) {
-      throw_error(CRMSYNC_E_INVALID_INPUT,
-                  "amoCRM webhooks are application/x-www-form-urlencoded, not " +
-                      (request.content_type.empty() ? std::string("untyped bodies")
-                                                    : request.content_type));
+    if (sdk::media_type(request.content_type) != "application/x-www-form-urlencoded") {
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT,
+                       "amoCRM webhooks are application/x-www-form-urlencoded, not " +
+                           (request.content_type.empty() ? std::string("untyped bodies")
+                                                         : request.content_type));
     }
     const auto read = read_webhook(request.body);
     if (const auto* error = std::get_if<std::string>(&read)) {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "amoCRM webhook body: " + *error);
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "amoCRM webhook body: " + *error);
     }
     const WebhookBody& body = std::get<WebhookBody>(read);
     if (body.subdomain && *body.subdomain != config_.account) {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "Webhook from amoCRM account " + *body.subdomain +
-                                               ", this integration is " + config_.account);
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "Webhook from amoCRM account " + *body.subdomain +
+                                                    ", this integration is " + config_.account);
     }
     if (body.leads.empty()) {
       std::string entities;
@@ -478,9 +413,9 @@ class AmocrmConnector : public sdk::Connector {
     if (const Json* leads = embedded_leads(json)) {
       // A contact or company lists its leads as bare {id, _links} references, not leads.
       if (!leads->empty() && std::none_of(leads->begin(), leads->end(), is_lead)) {
-        throw_error(CRMSYNC_E_INVALID_INPUT,
-                    "Not an amoCRM leads response: its _embedded.leads are references without "
-                    "status_id");
+        throw sdk::Error(CRMSYNC_E_INVALID_INPUT,
+                         "Not an amoCRM leads response: its _embedded.leads are references without "
+                         "status_id");
       }
       for (const Json& lead : *leads) {
         deliver(lead, map_lead(lead, config_.rules, no_contacts), sink, /*track=*/false);
@@ -491,9 +426,9 @@ class AmocrmConnector : public sdk::Connector {
       deliver(json, map_lead(json, config_.rules, no_contacts), sink, /*track=*/false);
       return;
     }
-    throw_error(CRMSYNC_E_INVALID_INPUT,
-                "Not an amoCRM leads response: neither _embedded.leads nor a lead "
-                "(status_id, pipeline_id)");
+    throw sdk::Error(CRMSYNC_E_INVALID_INPUT,
+                     "Not an amoCRM leads response: neither _embedded.leads nor a lead "
+                     "(status_id, pipeline_id)");
   }
 
   // Subscribes url to the lead events through /api/v4/webhooks (amoCRM keeps one subscription per
@@ -516,7 +451,7 @@ class AmocrmConnector : public sdk::Connector {
     }
     if (!registered || registered->value != url) {
       if (!host().state_cas("webhook_url", registered ? registered->version : 0, url)) {
-        throw_error(CRMSYNC_E_CONFLICT, "The webhook registration changed meanwhile");
+        throw sdk::Error(CRMSYNC_E_CONFLICT, "The webhook registration changed meanwhile");
       }
     }
     host().log(CRMSYNC_LOG_INFO, url.empty() ? "amoCRM webhook removed"
@@ -560,9 +495,9 @@ class AmocrmConnector : public sdk::Connector {
       return tokens_->access;
     }
     if (!grant) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG,
-                  "amoCRM needs an authorization code (setting code) or a refresh_token to "
-                  "connect: create one in the integration's settings in amoCRM");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       "amoCRM needs an authorization code (setting code) or a refresh_token to "
+                       "connect: create one in the integration's settings in amoCRM");
     }
     if (current) {
       host().log(CRMSYNC_LOG_INFO,
@@ -577,7 +512,8 @@ class AmocrmConnector : public sdk::Connector {
   // anything uses it.
   void request_tokens(Grant grant, const std::string& credential, const std::string& seed) {
     const auto secret = host().secret("client_secret");
-    if (!secret) throw_error(CRMSYNC_E_INVALID_CONFIG, "amoCRM setting client_secret is required");
+    if (!secret)
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "amoCRM setting client_secret is required");
     Json body = {{"client_id", config_.client_id},
                  {"client_secret", *secret},
                  {"redirect_uri", config_.redirect_uri}};
@@ -588,7 +524,7 @@ class AmocrmConnector : public sdk::Connector {
       body["grant_type"] = "refresh_token";
       body["refresh_token"] = credential;
     }
-    if (host().cancelled()) throw_error(CRMSYNC_E_CANCELLED, "Cancelled");
+    if (host().cancelled()) throw sdk::Error(CRMSYNC_E_CANCELLED, "Cancelled");
     sdk::HttpRequest request;
     request.method = "POST";
     request.url = config_.base_url + "/oauth2/access_token";
@@ -608,33 +544,34 @@ class AmocrmConnector : public sdk::Connector {
             return;
           }
         }
-        throw_error(CRMSYNC_E_UNAUTHENTICATED,
-                    "amoCRM refused the refresh token (" + provider_message(response.body) +
-                        "): the integration was disconnected in amoCRM or the token was lost. "
-                        "Reconnect it: create a new authorization code in amoCRM and enter it "
-                        "as the integration's code");
+        throw sdk::Error(CRMSYNC_E_UNAUTHENTICATED,
+                         "amoCRM refused the refresh token (" + provider_message(response.body) +
+                             "): the integration was disconnected in amoCRM or the token was lost. "
+                             "Reconnect it: create a new authorization code in amoCRM and enter it "
+                             "as the integration's code");
       }
-      throw_error(CRMSYNC_E_UNAUTHENTICATED,
-                  "amoCRM refused the authorization code (" + provider_message(response.body) +
-                      "): a code works once and for 20 minutes. Create a new one in amoCRM and "
-                      "enter it as the integration's code");
+      throw sdk::Error(
+          CRMSYNC_E_UNAUTHENTICATED,
+          "amoCRM refused the authorization code (" + provider_message(response.body) +
+              "): a code works once and for 20 minutes. Create a new one in amoCRM and "
+              "enter it as the integration's code");
     }
     check_ok(response, "token request");
     const Json answer = json_object(response.body, CRMSYNC_E_UNAVAILABLE, "token answer");
-    const Json& access = internal::member(answer, "access_token");
-    const Json& refresh = internal::member(answer, "refresh_token");
-    const auto expires_in = internal::integer(internal::member(answer, "expires_in"));
+    const Json& access = sdk::member(answer, "access_token");
+    const Json& refresh = sdk::member(answer, "refresh_token");
+    const auto expires_in = sdk::integer(sdk::member(answer, "expires_in"));
     if (!access.is_string() || !refresh.is_string() || !expires_in || *expires_in <= 0) {
-      throw_error(CRMSYNC_E_UNAVAILABLE,
-                  "amoCRM token answer lacks access_token, refresh_token or expires_in");
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE,
+                       "amoCRM token answer lacks access_token, refresh_token or expires_in");
     }
     Tokens fresh{access.get<std::string>(), refresh.get<std::string>(),
                  host().now_ms() + *expires_in * 1000, seed};
     // The old refresh token is spent now: the new one must be durable before anything else.
     const auto stored = host().state_cas(kTokensKey, version_, fresh.text());
     if (!stored) {
-      throw_error(CRMSYNC_E_CONFLICT,
-                  "The amoCRM tokens were renewed concurrently by another run; try again");
+      throw sdk::Error(CRMSYNC_E_CONFLICT,
+                       "The amoCRM tokens were renewed concurrently by another run; try again");
     }
     version_ = *stored;
     tokens_ = fresh;
@@ -649,7 +586,7 @@ class AmocrmConnector : public sdk::Connector {
                         const std::string& body = {}) {
     std::string refused;
     for (int attempt = 0;; ++attempt) {
-      if (host().cancelled()) throw_error(CRMSYNC_E_CANCELLED, "Cancelled");
+      if (host().cancelled()) throw sdk::Error(CRMSYNC_E_CANCELLED, "Cancelled");
       const std::string token = access_token(refused);
       sdk::HttpRequest request;
       request.method = method;
@@ -668,14 +605,14 @@ class AmocrmConnector : public sdk::Connector {
   // Throws the ABI error for an answer that is not a success.
   static void check_ok(const sdk::HttpResponse& response, const std::string& what) {
     if (response.status >= 200 && response.status < 300) return;
-    std::string message = "amoCRM " + what + ": HTTP " + std::to_string(response.status) + ": " +
-                          provider_message(response.body);
+    std::string message =
+        sdk::http_error_message("amoCRM " + what, response.status, provider_message(response.body));
     if (response.status == 401) {
       message += ". Reconnect the integration with a new authorization code";
     } else if (response.status == 402) {
       message += ". The amoCRM account is not paid";
     }
-    throw_error(status_code(response.status), message);
+    throw sdk::Error(sdk::http_status_code(response.status), message);
   }
 
   // The contacts of the won leads' main contacts, read with filter[id][] in batches.
@@ -693,18 +630,18 @@ class AmocrmConnector : public sdk::Connector {
       std::string url =
           config_.base_url + "/api/v4/contacts?limit=" + std::to_string(kContactBatch);
       for (size_t i = at; i < end; ++i) {
-        url += "&" + url_escape("filter[id][]") + "=" + std::to_string(ids[i]);
+        url += "&" + sdk::percent_encode("filter[id][]") + "=" + std::to_string(ids[i]);
       }
       const sdk::HttpResponse response = api("GET", url);
       if (response.status == 204) continue;
       check_ok(response, "contacts");
       const Json page = json_object(response.body, CRMSYNC_E_UNAVAILABLE, "contacts answer");
-      const Json& contacts = internal::member(internal::member(page, "_embedded"), "contacts");
+      const Json& contacts = sdk::member(sdk::member(page, "_embedded"), "contacts");
       if (!contacts.is_array()) {
-        throw_error(CRMSYNC_E_UNAVAILABLE, "amoCRM contacts answer has no _embedded.contacts");
+        throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "amoCRM contacts answer has no _embedded.contacts");
       }
       for (const Json& contact : contacts) {
-        if (const auto id = internal::integer(internal::member(contact, "id"))) {
+        if (const auto id = sdk::integer(sdk::member(contact, "id"))) {
           out[*id] = contact;
         }
       }
@@ -744,8 +681,8 @@ class AmocrmConnector : public sdk::Connector {
     const auto before = host().state_get(key);
     if (before && before->value == value) return;
     if (!host().state_cas(key, before ? before->version : 0, value)) {
-      throw_error(CRMSYNC_E_CONFLICT,
-                  "The status mark of amoCRM lead " + id + " changed meanwhile");
+      throw sdk::Error(CRMSYNC_E_CONFLICT,
+                       "The status mark of amoCRM lead " + id + " changed meanwhile");
     }
   }
 

@@ -9,11 +9,13 @@
 #define CRMSYNC_PLUGINS_AMOCRM_AMOCRM_MAPPING_H
 
 #include <crmsync/connector.hpp>
-#include <nlohmann/json.hpp>
+#include <crmsync/connector_http.hpp>
+#include <crmsync/connector_json.hpp>
+#include <crmsync/connector_money.hpp>
+#include <crmsync/connector_time.hpp>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,7 +26,9 @@
 namespace crmsync::amocrm {
 
 // The JSON document type of the connector.
-using Json = nlohmann::json;
+using Json = sdk::Json;
+// Webhook bodies are decoded with the SDK's form decoding.
+using sdk::form_decode;
 
 // The settings that decide what a sale is.
 struct SaleRules {
@@ -58,19 +62,8 @@ using Mapped = std::variant<Sale, NotSale, Unreadable>;
 
 namespace internal {
 
-// The member of an object, or null when absent (or when j is not an object).
-inline const Json& member(const Json& j, const char* name) {
-  static const Json null_value;
-  if (!j.is_object()) return null_value;
-  auto it = j.find(name);
-  return it == j.end() ? null_value : *it;
-}
-
-// A JSON integer (amoCRM ids, prices and times); nullopt for any other type.
-inline std::optional<int64_t> integer(const Json& value) {
-  if (value.is_number_integer() || value.is_number_unsigned()) return value.get<int64_t>();
-  return std::nullopt;
-}
+using sdk::integer;
+using sdk::member;
 
 // True when text is a non-empty run of ASCII digits (an id).
 inline bool is_digits(std::string_view text) {
@@ -97,42 +90,8 @@ inline std::optional<int64_t> roubles_minor(const Json& value) {
   for (char c : value.get_ref<const std::string&>()) {
     if (c != ' ') text += c == ',' ? '.' : c;
   }
-  const size_t dot = text.find('.');
-  const std::string whole = text.substr(0, dot);
-  const std::string fraction = dot == std::string::npos ? "" : text.substr(dot + 1);
-  if (!is_digits(whole) || whole.size() > 15 || fraction.size() > 2 ||
-      (dot != std::string::npos && !is_digits(fraction))) {
-    return std::nullopt;
-  }
-  int64_t minor = digits_value(whole) * 100;
-  if (!fraction.empty()) minor += digits_value(fraction) * (fraction.size() == 1 ? 10 : 1);
-  return minor;
-}
-
-// Unix seconds → "YYYY-MM-DDTHH:MM:SSZ" (H. Hinnant's civil_from_days, written by hand because
-// the connector links only the SDK and header-only helpers, not the date library).
-inline std::string utc_text(int64_t seconds) {
-  int64_t days = seconds / 86400;
-  int64_t rest = seconds % 86400;
-  if (rest < 0) {
-    rest += 86400;
-    --days;
-  }
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp + (mp < 10 ? 3 : -9);
-  const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ",
-                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<long long>(rest / 3600), static_cast<long long>(rest / 60 % 60),
-                static_cast<long long>(rest % 60));
-  return buffer;
+  if (text.starts_with('-')) return std::nullopt;
+  return sdk::decimal_minor(text);
 }
 
 // The first value of the custom field matching pred in custom_fields_values (null or a list of
@@ -236,7 +195,7 @@ inline Mapped map_lead(const Json& lead, const SaleRules& rules,
   }
   const auto closed = integer(member(lead, "closed_at"));
   if (!closed || *closed <= 0) return Unreadable{external_id, "The won lead has no closed_at"};
-  r.occurred_at = utc_text(*closed);
+  r.occurred_at = sdk::format_utc(*closed);
   if (const auto contact = main_contact_id(lead)) {
     const auto it = contacts.find(*contact);
     if (it != contacts.end()) r.customer_phone = contact_phone(it->second, rules.phone_field_code);
@@ -260,34 +219,6 @@ struct WebhookBody {
   std::optional<std::string> subdomain;     // account[subdomain]
   std::vector<std::string> other_entities;  // contacts, companies, ...: not sales
 };
-
-// Decodes one application/x-www-form-urlencoded component ("+" is a space, %XX a byte). Written
-// by hand: the connector links no URL library, and the format is this one rule. nullopt for a
-// "%" not followed by two hex digits.
-inline std::optional<std::string> form_decode(std::string_view text) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%') {
-      if (i + 2 >= text.size() || hex(text[i + 1]) < 0 || hex(text[i + 2]) < 0) {
-        return std::nullopt;
-      }
-      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
 
 // Splits a key like "leads[status][0][id]" into {"leads", "status", "0", "id"}; nullopt when the
 // brackets do not pair up.
