@@ -21,7 +21,10 @@
 #include "onec_mapping.h"
 
 #include <crmsync/connector.hpp>
-#include <nlohmann/json.hpp>
+#include <crmsync/connector_http.hpp>
+#include <crmsync/connector_json.hpp>
+#include <crmsync/connector_mapping.hpp>
+#include <crmsync/connector_time.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -90,32 +93,26 @@ struct Config {
   int64_t overlap_seconds = 600;
 };
 
-// Throws the ABI error `code` with an operator-facing message.
-[[noreturn]] void throw_error(int32_t code, const std::string& message) {
-  throw sdk::Error(code, message);
-}
-
 // Reads the settings; the host validated them against kConfigSchema, this guards the rest.
 Config parse_config(const std::string& text) {
-  const Json json = Json::parse(text, nullptr, false);
-  if (!json.is_object()) throw_error(CRMSYNC_E_INVALID_CONFIG, "1С settings must be an object");
+  const Json json = sdk::parse_settings(text, "1С");
   Config config;
   auto text_setting = [&](const char* name) {
-    const Json& value = internal::member(json, name);
+    const Json& value = sdk::member(json, name);
     return value.is_string() ? value.get<std::string>() : std::string();
   };
   const std::string mode = text_setting("mode");
   if (mode == "odata") {
     config.mode = Mode::odata;
   } else if (!mode.empty() && mode != "http_service") {
-    throw_error(CRMSYNC_E_INVALID_CONFIG, "1С setting mode must be http_service or odata");
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "1С setting mode must be http_service or odata");
   }
   const char* url_name = config.mode == Mode::odata ? "base_url" : "api_url";
   config.url = text_setting(url_name);
   while (!config.url.empty() && config.url.back() == '/') config.url.pop_back();
   if (!config.url.starts_with("http://") && !config.url.starts_with("https://")) {
-    throw_error(CRMSYNC_E_INVALID_CONFIG,
-                std::string("1С setting ") + url_name + " is required (an http(s) URL)");
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                     std::string("1С setting ") + url_name + " is required (an http(s) URL)");
   }
   config.username = text_setting("username");
   config.database_id = text_setting("database_id");
@@ -123,23 +120,14 @@ Config parse_config(const std::string& text) {
   if (const std::string document = text_setting("document"); !document.empty()) {
     if (!document.starts_with("Document_") ||
         document.find_first_of("/?#&'() ") != std::string::npos) {
-      throw_error(
+      throw sdk::Error(
           CRMSYNC_E_INVALID_CONFIG,
           "1С setting document must name a document entity, like " + std::string(kDefaultDocument));
     }
     config.document = document;
   }
-  auto integer_setting = [&](const char* name, int64_t low, int64_t high, int64_t& out) {
-    const Json& value = internal::member(json, name);
-    if (value.is_null()) return;
-    if (!value.is_number_integer() || value.get<int64_t>() < low || value.get<int64_t>() > high) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG, std::string("1С setting ") + name + " must be " +
-                                                std::to_string(low) + ".." + std::to_string(high));
-    }
-    out = value.get<int64_t>();
-  };
-  integer_setting("page_size", 1, 1000, config.page_size);
-  integer_setting("overlap_seconds", 0, 86400, config.overlap_seconds);
+  sdk::integer_setting(json, "page_size", 1, 1000, config.page_size, "1С");
+  sdk::integer_setting(json, "overlap_seconds", 0, 86400, config.overlap_seconds, "1С");
   return config;
 }
 
@@ -152,134 +140,52 @@ struct Cursor {
 
   // Reads a cursor this connector wrote; anything else is INVALID_INPUT.
   static Cursor parse(std::string_view text) {
+    const sdk::CursorReader reader(text, "Not a 1С cursor: " + std::string(text));
     Cursor cursor;
-    if (text.empty()) return cursor;
-    const Json json = Json::parse(text, nullptr, false);
-    auto bad = [&] {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "Not a 1С cursor: " + std::string(text));
-    };
-    if (!json.is_object()) bad();
-    auto time = [&](const char* name, int64_t& out) {
-      const Json& value = internal::member(json, name);
-      if (value.is_null()) return;
-      const auto seconds =
-          value.is_string() ? internal::local_seconds(value.get<std::string>()) : std::nullopt;
-      if (!seconds) bad();
-      out = *seconds;
-    };
-    time("since", cursor.since);
-    time("seen_up_to", cursor.seen_up_to);
-    const Json& skip = internal::member(json, "skip");
-    if (!skip.is_null()) {
-      if (!skip.is_number_unsigned()) bad();
-      cursor.skip = skip.get<int64_t>();
-    }
+    cursor.since = reader.time_field("since", sdk::parse_local_time).value_or(0);
+    cursor.skip = reader.integer_field("skip", 0).value_or(0);
+    cursor.seen_up_to = reader.time_field("seen_up_to", sdk::parse_local_time).value_or(0);
     return cursor;
   }
 
   // The cursor as checkpointed.
   std::string text() const {
     Json json = Json::object();
-    if (since != 0) json["since"] = internal::local_text(since);
+    if (since != 0) json["since"] = sdk::format_local_time(since);
     if (skip > 0) json["skip"] = skip;
-    if (seen_up_to != 0) json["seen_up_to"] = internal::local_text(seen_up_to);
+    if (seen_up_to != 0) json["seen_up_to"] = sdk::format_local_time(seen_up_to);
     return json.dump();
   }
 };
-
-// Percent-encodes every byte that is not unreserved (RFC 3986): Cyrillic names become their
-// UTF-8 bytes in %XX form, spaces %20, quotes %27.
-std::string url_escape(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
-    if (unreserved) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-// Base64 (RFC 4648) for the Basic credentials; written by hand because the connector links only
-// the SDK and header-only helpers, and nlohmann_json has no public base64 encoder.
-std::string base64(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
-                       static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
-                       static_cast<unsigned char>(bytes[i + 2]);
-    for (int shift : {18, 12, 6, 0}) out += kAlphabet[(n >> shift) & 63];
-  }
-  if (i < bytes.size()) {
-    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (i + 1 < bytes.size())
-      n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 // 1С's error text: OData's {"odata.error": {"message": {"value": ...}}}, the HTTP service's
 // {"error": ...}, else the start of the body.
 std::string provider_message(const std::string& body) {
   const Json json = Json::parse(body, nullptr, false);
   const Json& odata =
-      internal::member(internal::member(internal::member(json, "odata.error"), "message"), "value");
+      sdk::member(sdk::member(sdk::member(json, "odata.error"), "message"), "value");
   if (odata.is_string()) return odata.get<std::string>();
-  const Json& error = internal::member(json, "error");
+  const Json& error = sdk::member(json, "error");
   if (error.is_string()) return error.get<std::string>();
-  return body.size() > 200 ? body.substr(0, 200) + "…" : body;
-}
-
-// The ABI code for an HTTP status 1С answered with.
-int32_t status_code(int32_t status) {
-  if (status == 401) return CRMSYNC_E_UNAUTHENTICATED;
-  if (status == 403) return CRMSYNC_E_PERMISSION_DENIED;
-  if (status == 404) return CRMSYNC_E_NOT_FOUND;
-  if (status == 429) return CRMSYNC_E_RATE_LIMITED;
-  if (status >= 500) return CRMSYNC_E_UNAVAILABLE;
-  return CRMSYNC_E_INVALID_INPUT;
-}
-
-// Delivers one mapped object to the sink.
-void deliver(const Mapped& mapped, const Json& raw, const sdk::Sink& sink) {
-  if (const auto* sale = std::get_if<Sale>(&mapped)) {
-    sink.record(sale->record);
-  } else if (const auto* skip = std::get_if<NotSale>(&mapped)) {
-    sink.skip(skip->external_id, skip->reason);
-  } else {
-    const auto& bad = std::get<Unreadable>(mapped);
-    sink.fail(bad.external_id, bad.reason, raw.dump());
-  }
+  return sdk::body_excerpt(body);
 }
 
 // The transactions of an HTTP service answer: a list, or {"transactions": [...]}; throws `code`
 // for anything else.
 const Json& transactions_of(const Json& body, int32_t code) {
   if (body.is_array()) return body;
-  const Json& list = internal::member(body, "transactions");
+  const Json& list = sdk::member(body, "transactions");
   if (!list.is_array()) {
-    throw_error(code, "Not a 1С transactions answer: expected a list or {\"transactions\": [...]}");
+    throw sdk::Error(code,
+                     "Not a 1С transactions answer: expected a list or {\"transactions\": [...]}");
   }
   return list;
 }
 
 // The documents of an OData answer {"value": [...]}; throws `code` for anything else.
 const Json& documents_of(const Json& body, int32_t code) {
-  const Json& list = internal::member(body, "value");
-  if (!list.is_array()) throw_error(code, "Not a 1С OData answer: it has no \"value\" list");
+  const Json& list = sdk::member(body, "value");
+  if (!list.is_array()) throw sdk::Error(code, "Not a 1С OData answer: it has no \"value\" list");
   return list;
 }
 
@@ -295,7 +201,7 @@ class OnecConnector : public sdk::Connector {
     sdk::HttpResponse response;
     const std::string url = config_.mode == Mode::odata
                                 ? odata_root() + "/?$format=json"
-                                : transactions_url(internal::local_text(host().now_ms() / 1000));
+                                : transactions_url(sdk::format_local_time(host().now_ms() / 1000));
     try {
       response = send(url);
     } catch (const sdk::Error& e) {
@@ -318,20 +224,20 @@ class OnecConnector : public sdk::Connector {
                            " at " + config_.url + " (HTTP 404): check the URL and database_id");
     }
     if (response.status != 200) {
-      throw sdk::Error(status_code(response.status), "❌ 1С answered HTTP " +
-                                                         std::to_string(response.status) + ": " +
-                                                         provider_message(response.body));
+      throw sdk::Error(sdk::http_status_code(response.status),
+                       "❌ 1С answered HTTP " + std::to_string(response.status) + ": " +
+                           provider_message(response.body));
     }
     const Json body = Json::parse(response.body, nullptr, false);
     if (config_.mode == Mode::http_service) {
       transactions_of(body, CRMSYNC_E_UNAVAILABLE);
-      const auto name = internal::text(body, "infobase");
+      const auto name = sdk::text_member(body, "infobase");
       return "✅ Connected to 1С" + (name ? " - " + *name : std::string());
     }
     const Json& sets = documents_of(body, CRMSYNC_E_UNAVAILABLE);
     for (std::string_view wanted : {std::string_view(config_.document), kCounterparties}) {
       const bool published = std::any_of(sets.begin(), sets.end(), [&](const Json& set) {
-        return internal::member(set, "name") == Json(std::string(wanted));
+        return sdk::member(set, "name") == Json(std::string(wanted));
       });
       if (!published) {
         throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
@@ -355,15 +261,15 @@ class OnecConnector : public sdk::Connector {
   // without their buyer's phone (that needs a Catalog_Контрагенты request).
   void map_response(std::string_view body_text, sdk::Sink& sink) override {
     const Json body = Json::parse(body_text, nullptr, false);
-    if (body.is_discarded()) throw_error(CRMSYNC_E_INVALID_INPUT, "1С response is not JSON");
+    if (body.is_discarded()) throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "1С response is not JSON");
     if (config_.mode == Mode::http_service) {
       for (const Json& tx : transactions_of(body, CRMSYNC_E_INVALID_INPUT)) {
-        deliver(map_transaction(tx, config_.currency), tx, sink);
+        sdk::deliver(map_transaction(tx, config_.currency), sink, tx.dump());
       }
       return;
     }
     for (const Json& document : documents_of(body, CRMSYNC_E_INVALID_INPUT)) {
-      deliver(map_document(document, "", config_.currency), document, sink);
+      sdk::deliver(map_document(document, "", config_.currency), sink, document.dump());
     }
   }
 
@@ -376,11 +282,11 @@ class OnecConnector : public sdk::Connector {
     std::string url = config_.url + "/api/transactions";
     char separator = '?';
     if (!since.empty()) {
-      url += "?since=" + url_escape(since);
+      url += "?since=" + sdk::percent_encode(since);
       separator = '&';
     }
     if (!config_.database_id.empty()) {
-      url += separator + std::string("database_id=") + url_escape(config_.database_id);
+      url += separator + std::string("database_id=") + sdk::percent_encode(config_.database_id);
     }
     return url;
   }
@@ -389,14 +295,14 @@ class OnecConnector : public sdk::Connector {
   std::string authorization() const {
     if (auto token = host().secret("token")) return "Bearer " + *token;
     if (config_.username.empty()) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG, "1С needs username and password, or a token");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "1С needs username and password, or a token");
     }
-    return "Basic " + base64(config_.username + ":" + host().secret("password").value_or(""));
+    return "Basic " + sdk::base64(config_.username + ":" + host().secret("password").value_or(""));
   }
 
   // GET url with 1С's headers; any HTTP status comes back.
   sdk::HttpResponse send(const std::string& url) const {
-    if (host().cancelled()) throw_error(CRMSYNC_E_CANCELLED, "Cancelled");
+    if (host().cancelled()) throw sdk::Error(CRMSYNC_E_CANCELLED, "Cancelled");
     sdk::HttpRequest request;
     request.url = url;
     request.headers = {{"Accept", "application/json"}, {"Authorization", authorization()}};
@@ -407,27 +313,27 @@ class OnecConnector : public sdk::Connector {
   Json get_json(const std::string& url, const std::string& what) const {
     const sdk::HttpResponse response = send(url);
     if (response.status != 200) {
-      std::string message = "1С " + what + ": HTTP " + std::to_string(response.status) + ": " +
-                            provider_message(response.body);
+      std::string message =
+          sdk::http_error_message("1С " + what, response.status, provider_message(response.body));
       if (response.status == 401) message += " (check the 1С username and password)";
-      throw_error(status_code(response.status), message);
+      throw sdk::Error(sdk::http_status_code(response.status), message);
     }
     Json body = Json::parse(response.body, nullptr, false);
-    if (body.is_discarded()) throw_error(CRMSYNC_E_UNAVAILABLE, "1С " + what + " is not JSON");
+    if (body.is_discarded()) throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "1С " + what + " is not JSON");
     return body;
   }
 
   // http_service: every transaction since the cursor − overlap, in one request.
   void fetch_transactions(const Cursor& cursor, sdk::Sink& sink) {
     const std::string since =
-        cursor.since != 0 ? internal::local_text(cursor.since - config_.overlap_seconds) : "";
+        cursor.since != 0 ? sdk::format_local_time(cursor.since - config_.overlap_seconds) : "";
     const Json body = get_json(transactions_url(since), "transactions");
     Cursor next = cursor;
     for (const Json& tx : transactions_of(body, CRMSYNC_E_UNAVAILABLE)) {
-      deliver(map_transaction(tx, config_.currency), tx, sink);
-      const Json& date = internal::member(tx, "date");
+      sdk::deliver(map_transaction(tx, config_.currency), sink, tx.dump());
+      const Json& date = sdk::member(tx, "date");
       if (date.is_string() && date.get_ref<const std::string&>().size() >= 19) {
-        const auto seconds = internal::local_seconds(date.get<std::string>().substr(0, 19));
+        const auto seconds = sdk::parse_local_time(date.get<std::string>().substr(0, 19));
         if (seconds && *seconds > next.since) next.since = *seconds;
       }
     }
@@ -436,26 +342,26 @@ class OnecConnector : public sdk::Connector {
 
   // odata: one page of the current pass (see the file comment).
   void fetch_documents(const Cursor& cursor, sdk::Sink& sink) {
-    std::string url = odata_root() + "/" + url_escape(config_.document) +
-                      "?$format=json&$orderby=" + url_escape("Date,Ref_Key") +
+    std::string url = odata_root() + "/" + sdk::percent_encode(config_.document) +
+                      "?$format=json&$orderby=" + sdk::percent_encode("Date,Ref_Key") +
                       "&$top=" + std::to_string(config_.page_size) +
                       "&$skip=" + std::to_string(cursor.skip);
     if (cursor.since != 0) {
-      const std::string from = internal::local_text(cursor.since - config_.overlap_seconds);
-      url += "&$filter=" + url_escape("Date ge datetime'" + from + "'");
+      const std::string from = sdk::format_local_time(cursor.since - config_.overlap_seconds);
+      url += "&$filter=" + sdk::percent_encode("Date ge datetime'" + from + "'");
     }
     const Json body = get_json(url, config_.document + " page");
     const Json& documents = documents_of(body, CRMSYNC_E_UNAVAILABLE);
     Cursor next = cursor;
     for (const Json& document : documents) {
       std::string phone;
-      const auto posted = internal::member(document, "Posted");
-      const auto deleted = internal::member(document, "DeletionMark");
+      const auto posted = sdk::member(document, "Posted");
+      const auto deleted = sdk::member(document, "DeletionMark");
       if (posted == true && deleted == false) phone = buyer_phone(document);
-      deliver(map_document(document, phone, config_.currency), document, sink);
-      const Json& date = internal::member(document, "Date");
+      sdk::deliver(map_document(document, phone, config_.currency), sink, document.dump());
+      const Json& date = sdk::member(document, "Date");
       const auto seconds =
-          date.is_string() ? internal::local_seconds(date.get<std::string>()) : std::nullopt;
+          date.is_string() ? sdk::parse_local_time(date.get<std::string>()) : std::nullopt;
       if (seconds && !date.get_ref<const std::string&>().starts_with("0001-01-01")) {
         next.seen_up_to = std::max(next.seen_up_to, *seconds);
       }
@@ -473,7 +379,7 @@ class OnecConnector : public sdk::Connector {
 
   // The phone of a document's buyer ("" when it has none, with a warning saying why).
   std::string buyer_phone(const Json& document) {
-    const std::string ref = internal::text(document, "Ref_Key").value_or("?");
+    const std::string ref = sdk::text_member(document, "Ref_Key").value_or("?");
     const auto key = buyer_key(document);
     if (!key) {
       host().log(
@@ -494,22 +400,21 @@ class OnecConnector : public sdk::Connector {
   std::optional<std::string> counterparty(const std::string& key) {
     if (auto known = phones_.find(key); known != phones_.end()) return known->second;
     if (!internal::is_guid(key)) {
-      throw_error(CRMSYNC_E_INVALID_INPUT, "1С Контрагент_Key is not a GUID: " + key);
+      throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "1С Контрагент_Key is not a GUID: " + key);
     }
-    const std::string url =
-        odata_root() + "/" + url_escape(kCounterparties) + "(guid'" + key + "')?$format=json";
+    const std::string url = odata_root() + "/" + sdk::percent_encode(kCounterparties) + "(guid'" +
+                            key + "')?$format=json";
     const sdk::HttpResponse response = send(url);
     std::optional<std::string> phone;
     if (response.status == 404) {
       host().log(CRMSYNC_LOG_WARNING, "1С counterparty " + key + " does not exist");
     } else if (response.status != 200) {
-      throw_error(status_code(response.status), "1С counterparty " + key + ": HTTP " +
-                                                    std::to_string(response.status) + ": " +
-                                                    provider_message(response.body));
+      sdk::throw_http_error("1С counterparty " + key, response.status,
+                            provider_message(response.body));
     } else {
       const Json body = Json::parse(response.body, nullptr, false);
       if (!body.is_object())
-        throw_error(CRMSYNC_E_UNAVAILABLE, "1С counterparty " + key + " is not JSON");
+        throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "1С counterparty " + key + " is not JSON");
       phone = counterparty_phone(body);
     }
     phones_.emplace(key, phone);
