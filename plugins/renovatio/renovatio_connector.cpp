@@ -19,7 +19,9 @@
 #include "renovatio_mapping.h"
 
 #include <crmsync/connector.hpp>
-#include <nlohmann/json.hpp>
+#include <crmsync/connector_http.hpp>
+#include <crmsync/connector_json.hpp>
+#include <crmsync/connector_mapping.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -74,89 +76,42 @@ struct Config {
   int64_t history_days = 30;
 };
 
-// Throws the ABI error `code` with an operator-facing message.
-[[noreturn]] void throw_error(int32_t code, const std::string& message) {
-  throw sdk::Error(code, message);
-}
-
 // Reads the settings; the host validated them against kConfigSchema, this guards the rest.
 Config parse_config(const std::string& text) {
-  const Json json = Json::parse(text, nullptr, false);
-  if (!json.is_object()) {
-    throw_error(CRMSYNC_E_INVALID_CONFIG, "МИС Renovatio settings must be an object");
-  }
+  const Json json = sdk::parse_settings(text, "МИС Renovatio");
   Config config;
-  const auto clinic = internal::id_text(internal::member(json, "clinic_id"));
-  if (!clinic) throw_error(CRMSYNC_E_INVALID_CONFIG, "МИС Renovatio setting clinic_id is required");
+  const auto clinic = internal::id_text(sdk::member(json, "clinic_id"));
+  if (!clinic)
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "МИС Renovatio setting clinic_id is required");
   config.clinic_id = *clinic;
-  if (const Json& url = internal::member(json, "base_url"); url.is_string()) {
+  if (const Json& url = sdk::member(json, "base_url"); url.is_string()) {
     config.base_url = url.get<std::string>();
   }
   while (!config.base_url.empty() && config.base_url.back() == '/') config.base_url.pop_back();
-  const Json& source = internal::member(json, "source");
+  const Json& source = sdk::member(json, "source");
   if (source == "appointments") {
     config.source = Source::appointments;
   } else if (!source.is_null() && source != "invoices") {
-    throw_error(CRMSYNC_E_INVALID_CONFIG,
-                "МИС Renovatio setting source must be invoices or appointments");
+    throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                     "МИС Renovatio setting source must be invoices or appointments");
   }
-  if (const Json& currency = internal::member(json, "currency"); currency.is_string()) {
+  if (const Json& currency = sdk::member(json, "currency"); currency.is_string()) {
     config.currency = currency.get<std::string>();
   }
-  auto integer_setting = [&](const char* name, int64_t low, int64_t high, int64_t& out) {
-    const Json& value = internal::member(json, name);
-    if (value.is_null()) return;
-    if (!value.is_number_integer() || value.get<int64_t>() < low || value.get<int64_t>() > high) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG, std::string("МИС Renovatio setting ") + name +
-                                                " must be " + std::to_string(low) + ".." +
-                                                std::to_string(high));
-    }
-    out = value.get<int64_t>();
-  };
-  integer_setting("window_days", 1, 31, config.window_days);
-  integer_setting("lookback_days", 0, 31, config.lookback_days);
-  integer_setting("history_days", 0, 366, config.history_days);
+  constexpr std::string_view kLabel = "МИС Renovatio";
+  sdk::integer_setting(json, "window_days", 1, 31, config.window_days, kLabel);
+  sdk::integer_setting(json, "lookback_days", 0, 31, config.lookback_days, kLabel);
+  sdk::integer_setting(json, "history_days", 0, 366, config.history_days, kLabel);
   return config;
-}
-
-// A form value, percent-encoded (application/x-www-form-urlencoded).
-std::string form_escape(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                       c == '-' || c == '_' || c == '.' || c == '~';
-    if (plain) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-// The ABI code for Renovatio's error code in {"error": 1, "data": {"code": ...}} or an HTTP
-// status.
-int32_t error_code(int64_t code) {
-  if (code == 401) return CRMSYNC_E_UNAUTHENTICATED;
-  if (code == 403) return CRMSYNC_E_PERMISSION_DENIED;
-  if (code == 404) return CRMSYNC_E_NOT_FOUND;
-  if (code == 429) return CRMSYNC_E_RATE_LIMITED;
-  if (code >= 500) return CRMSYNC_E_UNAVAILABLE;
-  return CRMSYNC_E_INVALID_INPUT;
 }
 
 // The fetch cursor {"from": "dd.mm.yyyy"} (see the file comment); nullopt when empty.
 std::optional<int64_t> parse_cursor(std::string_view text) {
   if (text.empty()) return std::nullopt;
-  const Json json = Json::parse(text, nullptr, false);
-  const Json& from = internal::member(json, "from");
-  const auto day =
-      from.is_string() ? internal::day_number(from.get_ref<const std::string&>()) : std::nullopt;
   // The text is not quoted: a corrupted cursor could hold anything.
-  if (!day) throw_error(CRMSYNC_E_INVALID_INPUT, "Not a МИС Renovatio cursor");
+  const sdk::CursorReader reader(text, "Not a МИС Renovatio cursor");
+  const auto day = reader.time_field("from", internal::day_number);
+  if (!day) reader.invalid();
   return day;
 }
 
@@ -176,16 +131,16 @@ class RenovatioConnector : public sdk::Connector {
       throw sdk::Error(e.code(), "❌ " + std::string(e.what()));
     }
     if (!clinics.is_array()) {
-      throw_error(CRMSYNC_E_UNAVAILABLE, "❌ МИС Renovatio getClinics answered no clinic list");
+      throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "❌ МИС Renovatio getClinics answered no clinic list");
     }
     for (const Json& clinic : clinics) {
-      if (internal::id_text(internal::member(clinic, "id")) != config_.clinic_id) continue;
-      const Json& title = internal::member(clinic, "title");
+      if (internal::id_text(sdk::member(clinic, "id")) != config_.clinic_id) continue;
+      const Json& title = sdk::member(clinic, "title");
       return "✅ Connected to МИС Renovatio - " +
              (title.is_string() ? title.get<std::string>() : config_.clinic_id);
     }
-    throw_error(CRMSYNC_E_NOT_FOUND, "❌ МИС Renovatio has no clinic " + config_.clinic_id +
-                                         " for this API key: check clinic_id");
+    throw sdk::Error(CRMSYNC_E_NOT_FOUND, "❌ МИС Renovatio has no clinic " + config_.clinic_id +
+                                              " for this API key: check clinic_id");
   }
 
   // One window of days (see the cursor in the file comment).
@@ -215,29 +170,22 @@ class RenovatioConnector : public sdk::Connector {
   std::string salt() const {
     auto salt = host().secret("patient_salt");
     if (!salt || salt->size() < 16) {
-      throw_error(CRMSYNC_E_INVALID_CONFIG,
-                  "МИС Renovatio setting patient_salt is required (16 characters or more)");
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
+                       "МИС Renovatio setting patient_salt is required (16 characters or more)");
     }
     return *salt;
   }
 
   // Maps each invoice or appointment of a data list; throws `code` when data is not a list.
   void deliver_all(const Json& data, sdk::Sink& sink, int32_t code) const {
-    if (!data.is_array()) throw_error(code, "МИС Renovatio answered no list");
+    if (!data.is_array()) throw sdk::Error(code, "МИС Renovatio answered no list");
     const std::string patient_salt = salt();
     for (const Json& object : data) {
       const Mapped mapped = config_.source == Source::invoices
                                 ? map_invoice(object, patient_salt, config_.currency)
                                 : map_appointment(object, patient_salt, config_.currency);
-      if (const auto* sale = std::get_if<Sale>(&mapped)) {
-        sink.record(sale->record);
-      } else if (const auto* skip = std::get_if<NotSale>(&mapped)) {
-        sink.skip(skip->external_id, skip->reason);
-      } else {
-        // The raw object stays out of the logs: it is medical data.
-        const auto& bad = std::get<Unreadable>(mapped);
-        sink.fail(bad.external_id, bad.reason, "");
-      }
+      // The raw object stays out of the logs: it is medical data.
+      sdk::deliver(mapped, sink, "");
     }
   }
 
@@ -245,20 +193,21 @@ class RenovatioConnector : public sdk::Connector {
   // code Renovatio gave) or anything else (with `code`). Never quotes the body.
   static Json envelope_data(std::string_view body, int32_t code) {
     Json json = Json::parse(body, nullptr, false);
-    if (json.is_discarded()) throw_error(code, "МИС Renovatio answer is not JSON");
-    const Json& error = internal::member(json, "error");
+    if (json.is_discarded()) throw sdk::Error(code, "МИС Renovatio answer is not JSON");
+    const Json& error = sdk::member(json, "error");
     if (!json.is_object() || !error.is_number_integer() || !json.contains("data")) {
-      throw_error(code, "МИС Renovatio answer has no {error, data} envelope");
+      throw sdk::Error(code, "МИС Renovatio answer has no {error, data} envelope");
     }
     if (error.get<int64_t>() != 0) {
-      const Json& provider_code = internal::member(json["data"], "code");
+      const Json& provider_code = sdk::member(json["data"], "code");
       const int64_t n = provider_code.is_number_integer() ? provider_code.get<int64_t>() : 0;
       if (n == 401) {
-        throw_error(CRMSYNC_E_UNAUTHENTICATED,
-                    "МИС Renovatio refused the API key: set a valid api_key (Настройки → API)");
+        throw sdk::Error(
+            CRMSYNC_E_UNAUTHENTICATED,
+            "МИС Renovatio refused the API key: set a valid api_key (Настройки → API)");
       }
-      throw_error(n == 0 ? CRMSYNC_E_INVALID_INPUT : error_code(n),
-                  "МИС Renovatio refused the request (error code " + std::to_string(n) + ")");
+      throw sdk::Error(n == 0 ? CRMSYNC_E_INVALID_INPUT : sdk::http_status_code(n),
+                       "МИС Renovatio refused the request (error code " + std::to_string(n) + ")");
     }
     return std::move(json["data"]);
   }
@@ -266,27 +215,28 @@ class RenovatioConnector : public sdk::Connector {
   // POST {base_url}/api/public/{method} with api_key and params; the answer's data.
   Json call(const std::string& method,
             const std::vector<std::pair<std::string, std::string>>& params) const {
-    if (host().cancelled()) throw_error(CRMSYNC_E_CANCELLED, "Cancelled");
+    if (host().cancelled()) throw sdk::Error(CRMSYNC_E_CANCELLED, "Cancelled");
     const auto key = host().secret("api_key");
-    if (!key) throw_error(CRMSYNC_E_INVALID_CONFIG, "МИС Renovatio setting api_key is required");
+    if (!key)
+      throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, "МИС Renovatio setting api_key is required");
     sdk::HttpRequest request;
     request.method = "POST";
     request.url = config_.base_url + "/api/public/" + method;
     request.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
                        {"Accept", "application/json"}};
-    request.body = "api_key=" + form_escape(*key);
+    request.body = "api_key=" + sdk::percent_encode(*key);
     for (const auto& [name, value] : params) {
-      request.body += "&" + name + "=" + form_escape(value);
+      request.body += "&" + name + "=" + sdk::percent_encode(value);
     }
     request.sensitive = true;
     const sdk::HttpResponse response = host().http(request);
     if (response.status == 401 || response.status == 403) {
-      throw_error(CRMSYNC_E_UNAUTHENTICATED,
-                  "МИС Renovatio refused the API key: set a valid api_key (Настройки → API)");
+      throw sdk::Error(CRMSYNC_E_UNAUTHENTICATED,
+                       "МИС Renovatio refused the API key: set a valid api_key (Настройки → API)");
     }
     if (response.status != 200) {
-      throw_error(error_code(response.status),
-                  "МИС Renovatio " + method + ": HTTP " + std::to_string(response.status));
+      throw sdk::Error(sdk::http_status_code(response.status),
+                       "МИС Renovatio " + method + ": HTTP " + std::to_string(response.status));
     }
     return envelope_data(response.body, CRMSYNC_E_UNAVAILABLE);
   }

@@ -1,5 +1,5 @@
 // МИС Renovatio invoice / appointment → medical sale mapping (DESIGN §4, §9), shared by fetch and
-// map_response, and the small value readers it needs.
+// map_response, and the Renovatio value readers it needs.
 //
 // Medical secrecy (врачебная тайна) is the point of this file: a sale carries the flag
 // CRMSYNC_RECORD_MEDICAL, the patient only as hex SHA-256(patient_id + salt), the phone only so
@@ -9,117 +9,53 @@
 #define CRMSYNC_PLUGINS_RENOVATIO_RENOVATIO_MAPPING_H
 
 #include <crmsync/connector.hpp>
-#include <nlohmann/json.hpp>
+#include <crmsync/connector_json.hpp>
+#include <crmsync/connector_mapping.hpp>
+#include <crmsync/connector_time.hpp>
 
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 #include "sha256.h"
 
 namespace crmsync::renovatio {
 
 // The JSON document type of the connector.
-using Json = nlohmann::json;
-
-// An object that is a sale.
-struct Sale {
-  sdk::Record record;
-};
-
-// An object that is not a sale (unpaid invoice, appointment not completed), with the reason.
-struct NotSale {
-  std::string external_id;
-  std::string reason;
-};
-
-// An object that cannot be read, with a reason free of patient data.
-struct Unreadable {
-  std::string external_id;  // empty when the object has no readable id
-  std::string reason;
-};
-
-// What one object maps to.
-using Mapped = std::variant<Sale, NotSale, Unreadable>;
+using Json = sdk::Json;
+// What one object maps to: a sale, not a sale (unpaid invoice, appointment not completed) or
+// unreadable (with a reason free of patient data).
+using sdk::Mapped;
+using sdk::NotSale;
+using sdk::Sale;
+using sdk::Unreadable;
 
 // The description of every medical sale: what was done is medical secrecy.
 inline constexpr std::string_view kDescription = "Медицинские услуги";
 
 namespace internal {
 
-// The member of an object, or null when absent (or when j is not an object).
-inline const Json& member(const Json& j, const char* name) {
-  static const Json null_value;
-  if (!j.is_object()) return null_value;
-  auto it = j.find(name);
-  return it == j.end() ? null_value : *it;
-}
+// The SDK's readers, under the names this file uses.
+using sdk::flag;
+using sdk::member;
 
-// A JSON id (integer or digit string) as text; nullopt for anything else.
+// An id (JSON integer or a string of up to 32 digits) as text; nullopt for anything else.
 inline std::optional<std::string> id_text(const Json& value) {
-  if (value.is_number_unsigned() || value.is_number_integer()) return value.dump();
-  if (value.is_string()) {
-    const auto& text = value.get_ref<const std::string&>();
-    if (!text.empty() && text.size() <= 32 &&
-        text.find_first_not_of("0123456789") == std::string::npos) {
-      return text;
-    }
-  }
-  return std::nullopt;
+  return sdk::id_text(value, 32);
 }
 
-// Decimal text ("2500", "2500.50") to minor units; nullopt when it is not a plain non-negative
-// decimal or has fractions of a kopeck.
-inline std::optional<int64_t> decimal_minor(std::string_view text) {
-  const size_t dot = text.find('.');
-  std::string_view whole = text.substr(0, dot);
-  std::string_view fraction =
-      dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
-  if (whole.empty() || (dot != std::string_view::npos && fraction.empty())) return std::nullopt;
-  while (fraction.size() > 2 && fraction.back() == '0') fraction.remove_suffix(1);
-  auto digits_only = [](std::string_view s) {
-    return s.find_first_not_of("0123456789") == std::string_view::npos;
-  };
-  if (fraction.size() > 2 || !digits_only(whole) || !digits_only(fraction) || whole.size() > 13) {
-    return std::nullopt;
-  }
-  int64_t minor = 0;
-  for (char c : whole) minor = minor * 10 + (c - '0');
-  for (size_t i = 0; i < 2; ++i) minor = minor * 10 + (i < fraction.size() ? fraction[i] - '0' : 0);
-  return minor;
-}
+// The largest amount read plus one, in minor units (10^13 roubles): a service's price × count
+// (at most 1000) stays far from overflow.
+inline constexpr int64_t kAmountLimit = 1'000'000'000'000'000;
 
-// A money value (JSON number or decimal string) in minor units; nullopt when unreadable. A JSON
-// fraction arrives as a double: its shortest round-trip text in fixed notation is the decimal the
-// provider wrote, so no float arithmetic touches money.
+// A money value (JSON number or decimal string) in minor units; nullopt when unreadable,
+// negative or not below kAmountLimit.
 inline std::optional<int64_t> money_minor(const Json& value) {
-  if (value.is_number_integer() || value.is_number_unsigned()) {
-    return decimal_minor(value.dump());
-  }
-  if (value.is_number_float()) {
-    char buffer[64];
-    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value.get<double>(),
-                                   std::chars_format::fixed);
-    if (ec != std::errc()) return std::nullopt;
-    return decimal_minor(std::string_view(buffer, static_cast<size_t>(end - buffer)));
-  }
-  if (value.is_string()) return decimal_minor(value.get_ref<const std::string&>());
-  return std::nullopt;
-}
-
-// Days since 1970-01-01 of a civil date (H. Hinnant's days_from_civil; written by hand because
-// the connector links only the SDK and header-only helpers, not the date library).
-inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
+  const auto minor = sdk::money_minor(value);
+  if (!minor || *minor < 0 || *minor >= kAmountLimit) return std::nullopt;
+  return minor;
 }
 
 // Renovatio's date "dd.mm.yyyy" → days since 1970-01-01; nullopt otherwise.
@@ -134,24 +70,16 @@ inline std::optional<int64_t> day_number(std::string_view text) {
     return out;
   };
   const auto d = number(0, 2), m = number(3, 2), y = number(6, 4);
-  if (!d || !m || !y || *m < 1 || *m > 12 || *d < 1 || *d > 31) return std::nullopt;
-  return days_from_civil(*y, *m, *d);
+  if (!d || !m || !y || !sdk::is_civil_date(*y, *m, *d)) return std::nullopt;
+  return sdk::days_from_civil(*y, *m, *d);
 }
 
-// Days since 1970-01-01 → "dd.mm.yyyy" (civil_from_days, the inverse of days_from_civil).
+// Days since 1970-01-01 → "dd.mm.yyyy".
 inline std::string day_text(int64_t days) {
-  const int64_t z = days + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp + (mp < 10 ? 3 : -9);
-  const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const sdk::CivilDate date = sdk::civil_from_days(days);
   char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%02lld.%02lld.%04lld", static_cast<long long>(d),
-                static_cast<long long>(m), static_cast<long long>(y));
+  std::snprintf(buffer, sizeof buffer, "%02lld.%02lld.%04lld", static_cast<long long>(date.day),
+                static_cast<long long>(date.month), static_cast<long long>(date.year));
   return buffer;
 }
 
@@ -163,17 +91,6 @@ inline bool is_local_time(std::string_view text) {
     if (text[i] < '0' || text[i] > '9') return false;
   }
   return (text[11] - '0') * 10 + (text[12] - '0') < 24 && text[14] < '6';
-}
-
-// A flag given as bool, 0/1 or "0"/"1"; nullopt for anything else.
-inline std::optional<bool> flag(const Json& value) {
-  if (value.is_boolean()) return value.get<bool>();
-  if (value.is_number_integer() || value.is_number_unsigned()) {
-    const auto n = value.get<int64_t>();
-    if (n == 0 || n == 1) return n == 1;
-  }
-  if (value.is_string() && (value == "0" || value == "1")) return value == "1";
-  return std::nullopt;
 }
 
 // The sale every medical object starts from: flagged, the patient hashed with the salt, the
