@@ -94,6 +94,13 @@ uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c) {
   return rng.next();
 }
 
+std::string money_text(int64_t kopecks) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%lld.%02lld", static_cast<long long>(kopecks / 100),
+                static_cast<long long>(kopecks % 100));
+  return buffer;
+}
+
 std::string local_text(SimTime t, int offset_hours) {
   return date::format("%Y-%m-%d %H:%M:%S", t + std::chrono::hours(offset_hours));
 }

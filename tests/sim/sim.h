@@ -158,6 +158,8 @@ std::vector<std::unique_ptr<Provider>> make_providers();
 
 // Formats a time as "YYYY-MM-DD HH:MM:SS" in a zone with a fixed offset (hours).
 std::string local_text(SimTime t, int offset_hours);
+// Formats kopecks as "1500.50" (the decimal text CRMs send amounts in).
+std::string money_text(int64_t kopecks);
 // Formats an offset as "+03:00" (colon) or "+0300" (no colon).
 std::string offset_text(int offset_hours, bool colon);
 // Parses "YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM|±HHMM]";

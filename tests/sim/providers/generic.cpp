@@ -81,14 +81,6 @@ std::map<std::string, std::string> parse_form(const std::string& body) {
   return out;
 }
 
-// Kopecks as "1500.50".
-std::string money_text(int64_t kopecks) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%lld.%02lld", static_cast<long long>(kopecks / 100),
-                static_cast<long long>(kopecks % 100));
-  return buffer;
-}
-
 // A time as the CRM writes it: "2025-11-17T14:30:00+03:00".
 std::string rfc3339(SimTime t) {
   std::string local = local_text(t, kOffsetHours);

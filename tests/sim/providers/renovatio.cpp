@@ -70,13 +70,6 @@ double money(int64_t kopecks) {
   return static_cast<double>(kopecks) / 100.0;
 }
 
-std::string money_text(int64_t kopecks) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%lld.%02lld", static_cast<long long>(kopecks / 100),
-                static_cast<long long>(kopecks % 100));
-  return buffer;
-}
-
 std::string time_text(SimTime t) {
   return date::format("%d.%m.%Y %H:%M", std::chrono::floor<minutes>(t + hours(kOffsetHours)));
 }
