@@ -174,7 +174,7 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Server::State> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {}
+      : state_(std::move(state)), stream_(std::move(socket)) {}
 
   void start() { read_header(); }
 
@@ -327,8 +327,11 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().close(ignored);
   }
 
-  beast::tcp_stream stream_;
+  // Declared first so it is destroyed last: the stream's timer belongs to the state's io_context,
+  // and a session that outlives the server (a reply still queued on another pool) may hold the
+  // last reference to that state.
   std::shared_ptr<Server::State> state_;
+  beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = false;
