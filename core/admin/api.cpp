@@ -624,6 +624,37 @@ struct Api::State {
     return ok(201, business_json(business));
   }
 
+  // PATCH /businesses/{id}: name, timezone, region, currency; the result is checked like a new one.
+  server::Response update_business(const std::string& id, const server::Request& request) {
+    auto business = store.get_business(id);
+    if (!business) return from_error(business.error());
+    auto body = object_body(request);
+    if (!body) return error(400, body.error().message);
+    for (const char* field : {"name", "timezone", "region", "currency"}) {
+      if (!body->contains(field)) continue;
+      if (!(*body)[field].is_string()) {
+        return error(422, "invalid business",
+                     json::array({{{"field", field}, {"message", "must be a string"}}}));
+      }
+    }
+    business->name = body->value("name", business->name);
+    business->timezone = body->value("timezone", business->timezone);
+    business->region = body->value("region", business->region);
+    business->currency = body->value("currency", business->currency);
+    json fields = json::array();
+    for (const auto& v : business_errors(*business)) {
+      fields.push_back({{"field", v.field}, {"message", v.message}});
+    }
+    if (!fields.empty()) return error(422, "invalid business", fields);
+    if (auto done = store.update_business(*business); !done) return from_error(done.error());
+    return ok(200, business_json(*business));
+  }
+
+  server::Response delete_business(const std::string& id) {
+    if (auto done = store.delete_business(id); !done) return from_error(done.error());
+    return server::Response{.status = 204, .content_type = "", .headers = {}, .body = ""};
+  }
+
   server::Response plugins() {
     json out = json::array();
     for (const plugin_host::Connector* connector : host.connectors()) {
@@ -800,6 +831,14 @@ void Api::add_routes(server::Router& router) {
         [param](State& s, const Caller& c, server::Request& r) {
           auto business = s.business_for(c, param(r, "business"));
           return business ? ok(200, business_json(*business)) : from_error(business.error());
+        });
+  route("PATCH", "/api/v1/businesses/{business}", true,
+        [param](State& s, const Caller&, server::Request& r) {
+          return s.update_business(param(r, "business"), r);
+        });
+  route("DELETE", "/api/v1/businesses/{business}", true,
+        [param](State& s, const Caller&, server::Request& r) {
+          return s.delete_business(param(r, "business"));
         });
   route("GET", "/api/v1/businesses/{business}/integrations", false,
         [param](State& s, const Caller& c, server::Request& r) {

@@ -204,6 +204,28 @@ TEST_CASE(
         403);
   const Answer all = host.get("/api/v1/businesses", host.admin_key);
   CHECK(all.body["businesses"].size() == 3);
+
+  // Update: checked like a new one; only admins.
+  const Answer renamed =
+      host.call("PATCH", "/api/v1/businesses/lisichkino", host.admin_key,
+                json{{"name", "Лисичкино Парк"}, {"timezone", "Asia/Yekaterinburg"}}.dump());
+  CHECK(renamed.status == 200);
+  CHECK(renamed.body["timezone"] == "Asia/Yekaterinburg");
+  CHECK(host.world.store->get_business("lisichkino")->name == "Лисичкино Парк");
+  const Answer bad_zone = host.call("PATCH", "/api/v1/businesses/lisichkino", host.admin_key,
+                                    json{{"timezone", "Mars/Base"}, {"name", 5}}.dump());
+  CHECK(bad_zone.status == 422);
+  CHECK(has_field(bad_zone, "name"));
+  CHECK(host.call("PATCH", "/api/v1/businesses/mindal", host.owner_key, "{}").status == 403);
+  CHECK(host.call("PATCH", "/api/v1/businesses/nosuch", host.admin_key, "{}").status == 404);
+  // Delete: a business without sales goes; one whose sales are stored stays (409).
+  CHECK(host.call("DELETE", "/api/v1/businesses/lisichkino", host.admin_key).status == 204);
+  CHECK(host.get("/api/v1/businesses/lisichkino", host.admin_key).status == 404);
+  CHECK(host.call("DELETE", "/api/v1/businesses/lisichkino", host.admin_key).status == 404);
+  REQUIRE(host.world.engine->sync("mindal-yclients", store::RunTrigger::manual));
+  const Answer kept = host.call("DELETE", "/api/v1/businesses/mindal", host.admin_key);
+  CHECK(kept.status == 409);
+  CHECK(kept.body["error"].get<std::string>().find("stored sales") != std::string::npos);
   const Answer mine = host.get("/api/v1/businesses", host.owner_key);
   REQUIRE(mine.body["businesses"].size() == 1);
   CHECK(mine.body["businesses"][0]["id"] == "mindal");
@@ -535,7 +557,7 @@ TEST_CASE("an owner of another business walks every route and gets 403 or 404, n
     CHECK(answer.text.find("Миндаль") == std::string::npos);
     CHECK(answer.text.find("partner") == std::string::npos);
   }
-  CHECK(walked == 22);
+  CHECK(walked == 24);
   // Nothing of Миндаль's changed.
   CHECK(host.world.store->get_integration("mindal-yclients")->active);
 }
