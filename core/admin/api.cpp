@@ -15,6 +15,7 @@
 #include "admin/views.h"
 #include "imports/csv_import.h"
 #include "normalize/utc_time.h"
+#include "sandbox/sandbox.h"
 #include "webhooks/auth.h"
 
 namespace crmsync::admin {
@@ -285,6 +286,79 @@ struct Api::State {
     return std::move(*split);
   }
 
+  // A trial of settings (secrets included) for the business: the connector's mapping of sample,
+  // or one page read live when sample is empty. Nothing is stored.
+  Result<sandbox::Report> trial(const plugin_host::Connector& connector, const json& settings,
+                                const store::Business& business, const std::string& sample) {
+    auto target = sandbox::trial_target(connector.id(), business.timezone, business.region,
+                                        business.currency);
+    if (!target) return target.error();
+    std::vector<std::string> secrets;
+    for (const std::string& name : connector.secret_fields()) {
+      if (settings.contains(name) && settings[name].is_string()) secrets.push_back(settings[name]);
+    }
+    auto services = sandbox::TrialServices::create(std::move(secrets));
+    if (!services) return services.error();
+    auto instance = host.open_instance(connector.id(), "trial", settings.dump(), business.timezone,
+                                       business.currency, **services);
+    if (!instance) return instance.error();
+    return sample.empty() ? sandbox::fetch_page(**instance, *target)
+                          : sandbox::map_sample(**instance, *target, sample);
+  }
+
+  // A custom connector is saved active only after a live trial of its settings found sales and
+  // no errors (spec 8.1.7); nullopt when it may be saved.
+  std::optional<server::Response> refused_by_trial(const plugin_host::Connector& connector,
+                                                   const json& settings,
+                                                   const std::string& business_id) {
+    if (connector.id() != "custom") return std::nullopt;
+    auto business = store.get_business(business_id);
+    if (!business) return from_error(business.error());
+    auto report = trial(connector, settings, *business, "");
+    if (!report) {
+      return error(422,
+                   "the sandbox run failed: " + report.error().message +
+                       "; save it inactive and try it with POST /api/v1/connectors/custom/test");
+    }
+    if (report->passed()) return std::nullopt;
+    json body = {{"error",
+                  "the sandbox run must find sales and no errors before the connector is "
+                  "saved active"},
+                 {"sandbox", report->to_json()}};
+    return ok(422, body);
+  }
+
+  // POST /connectors/{connector}/test: {business_id, settings, sample} → the trial's report.
+  server::Response test_connector(const Caller& caller, const std::string& connector_id,
+                                  const server::Request& request) {
+    const plugin_host::Connector* connector = host.find(connector_id);
+    if (!connector) return error(404, "no connector '" + connector_id + "'");
+    auto body = object_body(request);
+    if (!body) return error(400, body.error().message);
+    const std::string business_id =
+        body->value("business_id", caller.admin ? std::string() : caller.business_id);
+    store::Business business;  // defaults: Moscow, RU, RUB
+    if (!business_id.empty()) {
+      auto found = business_for(caller, business_id);
+      if (!found) return from_error(found.error());
+      business = *found;
+    }
+    const json settings = body->value("settings", json::object());
+    std::vector<plugin_host::FieldError> violations = connector->settings_errors(settings.dump());
+    if (!violations.empty()) {
+      json fields = json::array();
+      for (const auto& v : violations) {
+        fields.push_back({{"field", v.field}, {"message", v.message}});
+      }
+      return error(422, "the settings do not match the connector's schema", fields);
+    }
+    const json sample = body->value("sample", json(""));
+    if (!sample.is_string()) return error(422, "sample must be the response body as a string");
+    auto report = trial(*connector, settings, business, sample.get<std::string>());
+    if (!report) return ok(200, {{"passed", false}, {"error", report.error().message}});
+    return ok(200, report->to_json());
+  }
+
   server::Response create_integration(const Caller& caller, const std::string& business_id,
                                       const server::Request& request) {
     auto business = business_for(caller, business_id);
@@ -315,11 +389,14 @@ struct Api::State {
     auto sealed = seal(*connector, settings);
     if (auto* refused = std::get_if<server::Response>(&sealed)) return std::move(*refused);
     auto& split = std::get<0>(sealed);
+    integration.active = body->value("active", true);
+    if (integration.active) {
+      if (auto refused = refused_by_trial(*connector, settings, business_id)) return *refused;
+    }
     integration.business_id = business_id;
     integration.crm_type = crm_type;
     integration.settings_json = split.first;
     integration.credentials = std::move(split.second);
-    integration.active = body->value("active", true);
     integration.created_at = integration.updated_at = options.now();
     if (auto created = store.create_integration(integration); !created) {
       return from_error(created.error());
@@ -337,27 +414,23 @@ struct Api::State {
     if (!body) return error(400, body.error().message);
     const plugin_host::Connector* connector = host.find(integration->crm_type);
     if (!connector) return error(503, "the " + integration->crm_type + " connector is not loaded");
+    auto settings = full_settings(*integration);
+    if (!settings) return error(500, settings.error().message);
+    const bool was_active = integration->active;
     if (body->contains("settings")) {
       const json& changes = (*body)["settings"];
       if (!changes.is_object()) {
         return error(422, "settings must be an object",
                      json::array({{{"field", "settings"}, {"message", "must be an object"}}}));
       }
-      json settings = json::parse(integration->settings_json, nullptr, false);
-      if (!settings.is_object()) settings = json::object();
-      if (!integration->credentials.blob.empty()) {
-        auto opened = crypto::open(keys, integration->credentials);
-        if (!opened) return error(500, "credentials: " + opened.error().message);
-        settings.update(json::parse(*opened));
-      }
       for (const auto& [name, value] : changes.items()) {
         if (value.is_null()) {
-          settings.erase(name);
+          settings->erase(name);
         } else {
-          settings[name] = value;
+          (*settings)[name] = value;
         }
       }
-      auto sealed = seal(*connector, settings);
+      auto sealed = seal(*connector, *settings);
       if (auto* refused = std::get_if<server::Response>(&sealed)) return std::move(*refused);
       auto& split = std::get<0>(sealed);
       integration->settings_json = split.first;
@@ -370,10 +443,27 @@ struct Api::State {
       }
       integration->active = (*body)["active"].get<bool>();
     }
+    if (integration->active && (!was_active || body->contains("settings"))) {
+      if (auto refused = refused_by_trial(*connector, *settings, integration->business_id)) {
+        return *refused;
+      }
+    }
     if (auto updated = store.update_integration(*integration, options.now()); !updated) {
       return from_error(updated.error());
     }
     return integration_by_id(caller, id);
+  }
+
+  // The integration's settings with its secrets opened.
+  Result<json> full_settings(const store::Integration& integration) {
+    json settings = json::parse(integration.settings_json, nullptr, false);
+    if (!settings.is_object()) settings = json::object();
+    if (!integration.credentials.blob.empty()) {
+      auto opened = crypto::open(keys, integration.credentials);
+      if (!opened) return fail(opened.error().code, "credentials: " + opened.error().message);
+      settings.update(json::parse(*opened));
+    }
+    return settings;
   }
 
   server::Response integration_by_id(const Caller& caller, const std::string& id) {
@@ -385,6 +475,14 @@ struct Api::State {
   server::Response set_active(const Caller& caller, const std::string& id, bool active) {
     auto integration = integration_for(caller, id);
     if (!integration) return from_error(integration.error());
+    const plugin_host::Connector* connector = host.find(integration->crm_type);
+    if (active && !integration->active && connector) {
+      auto settings = full_settings(*integration);
+      if (!settings) return error(500, settings.error().message);
+      if (auto refused = refused_by_trial(*connector, *settings, integration->business_id)) {
+        return *refused;
+      }
+    }
     if (auto done = store.set_integration_active(id, active, options.now()); !done) {
       return from_error(done.error());
     }
@@ -524,6 +622,37 @@ struct Api::State {
     business.created_at = options.now();
     if (auto added = store.add_business(business); !added) return from_error(added.error());
     return ok(201, business_json(business));
+  }
+
+  // PATCH /businesses/{id}: name, timezone, region, currency; the result is checked like a new one.
+  server::Response update_business(const std::string& id, const server::Request& request) {
+    auto business = store.get_business(id);
+    if (!business) return from_error(business.error());
+    auto body = object_body(request);
+    if (!body) return error(400, body.error().message);
+    for (const char* field : {"name", "timezone", "region", "currency"}) {
+      if (!body->contains(field)) continue;
+      if (!(*body)[field].is_string()) {
+        return error(422, "invalid business",
+                     json::array({{{"field", field}, {"message", "must be a string"}}}));
+      }
+    }
+    business->name = body->value("name", business->name);
+    business->timezone = body->value("timezone", business->timezone);
+    business->region = body->value("region", business->region);
+    business->currency = body->value("currency", business->currency);
+    json fields = json::array();
+    for (const auto& v : business_errors(*business)) {
+      fields.push_back({{"field", v.field}, {"message", v.message}});
+    }
+    if (!fields.empty()) return error(422, "invalid business", fields);
+    if (auto done = store.update_business(*business); !done) return from_error(done.error());
+    return ok(200, business_json(*business));
+  }
+
+  server::Response delete_business(const std::string& id) {
+    if (auto done = store.delete_business(id); !done) return from_error(done.error());
+    return server::Response{.status = 204, .content_type = "", .headers = {}, .body = ""};
   }
 
   server::Response plugins() {
@@ -703,6 +832,14 @@ void Api::add_routes(server::Router& router) {
           auto business = s.business_for(c, param(r, "business"));
           return business ? ok(200, business_json(*business)) : from_error(business.error());
         });
+  route("PATCH", "/api/v1/businesses/{business}", true,
+        [param](State& s, const Caller&, server::Request& r) {
+          return s.update_business(param(r, "business"), r);
+        });
+  route("DELETE", "/api/v1/businesses/{business}", true,
+        [param](State& s, const Caller&, server::Request& r) {
+          return s.delete_business(param(r, "business"));
+        });
   route("GET", "/api/v1/businesses/{business}/integrations", false,
         [param](State& s, const Caller& c, server::Request& r) {
           return s.list_integrations(c, param(r, "business"));
@@ -762,6 +899,10 @@ void Api::add_routes(server::Router& router) {
   route("GET", "/api/v1/runs/{run}", false, [param](State& s, const Caller& c, server::Request& r) {
     return s.run_by_id(c, param(r, "run"));
   });
+  route("POST", "/api/v1/connectors/{connector}/test", false,
+        [param](State& s, const Caller& c, server::Request& r) {
+          return s.test_connector(c, param(r, "connector"), r);
+        });
   route("POST", "/api/v1/api-keys", true,
         [](State& s, const Caller&, server::Request& r) { return s.create_key(r); });
   route("DELETE", "/api/v1/api-keys/{key}", true,

@@ -17,5 +17,6 @@ int main(int argc, char** argv) {
   crmsync::cli::register_api_key(cli);
   crmsync::cli::register_logs(cli);
   crmsync::cli::register_stats(cli);
+  crmsync::cli::register_custom_test(cli);
   return cli.run(argc, argv);
 }

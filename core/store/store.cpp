@@ -363,6 +363,23 @@ class SqlStore final : public Store {
                       {}, business_from);
   }
 
+  Result<void> update_business(const Business& b) override {
+    return update_one("business " + b.id,
+                      "UPDATE businesses SET name = $2, timezone = $3, region = $4, currency = $5 "
+                      "WHERE id = $1",
+                      {b.id, b.name, b.timezone, b.region, b.currency});
+  }
+
+  Result<void> delete_business(const std::string& id) override {
+    auto sales = select("SELECT COUNT(*) FROM transactions WHERE business_id = $1", {id});
+    if (!sales) return sales.error();
+    if (const int64_t count = sales->integer(0, 0); count > 0) {
+      return fail(CRMSYNC_E_CONFLICT, "business " + id + " has " + std::to_string(count) +
+                                          " stored sales, which are kept: it cannot be deleted");
+    }
+    return update_one("business " + id, "DELETE FROM businesses WHERE id = $1", {id});
+  }
+
   // ---- integrations --------------------------------------------------------------------------
 
   Result<void> create_integration(const Integration& i) override {

@@ -337,6 +337,11 @@ class Store {
   virtual Result<void> add_business(const Business& business) = 0;
   virtual Result<Business> get_business(const std::string& id) = 0;
   virtual Result<std::vector<Business>> list_businesses() = 0;
+  // Changes a business's name, zone, region and currency (not its id). NOT_FOUND when unknown.
+  virtual Result<void> update_business(const Business& business) = 0;
+  // Deletes a business with its integrations, logs and keys. CONFLICT while sales of it are
+  // stored: they are the platform's record and are kept.
+  virtual Result<void> delete_business(const std::string& id) = 0;
 
   // Integrations. update_integration rewrites crm_type, settings and credentials.
   virtual Result<void> create_integration(const Integration& integration) = 0;

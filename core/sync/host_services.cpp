@@ -101,10 +101,9 @@ Result<std::shared_ptr<http::Client>> StoreHostServices::client_for(
   return slot.client;
 }
 
-Result<plugin_host::HttpResponse> StoreHostServices::http(std::string_view integration_id,
-                                                          const plugin_host::HttpRequest& request) {
-  auto client = client_for(integration_id);
-  if (!client) return client.error();
+Result<plugin_host::HttpResponse> send_connector_request(http::Client& client,
+                                                         const plugin_host::HttpRequest& request,
+                                                         const std::function<bool()>& cancelled) {
   http::Request out;
   out.method = request.method;
   out.url = request.url;
@@ -113,11 +112,7 @@ Result<plugin_host::HttpResponse> StoreHostServices::http(std::string_view integ
   out.timeout = std::chrono::milliseconds(request.timeout_ms);
   out.no_retry = request.no_retry;
   out.sensitive = request.sensitive;
-  const auto begun = std::chrono::steady_clock::now();
-  auto response =
-      (*client)->send(out, [this, id = std::string(integration_id)] { return is_cancelled(id); });
-  observe(integration_id, response ? response->status : 0,
-          std::chrono::steady_clock::now() - begun);
+  auto response = client.send(out, cancelled);
   if (!response) return response.error();
   plugin_host::HttpResponse in;
   in.status = response->status;
@@ -126,6 +121,18 @@ Result<plugin_host::HttpResponse> StoreHostServices::http(std::string_view integ
   }
   in.body = std::move(response->body);
   return in;
+}
+
+Result<plugin_host::HttpResponse> StoreHostServices::http(std::string_view integration_id,
+                                                          const plugin_host::HttpRequest& request) {
+  auto client = client_for(integration_id);
+  if (!client) return client.error();
+  const auto begun = std::chrono::steady_clock::now();
+  auto response = send_connector_request(
+      **client, request, [this, id = std::string(integration_id)] { return is_cancelled(id); });
+  observe(integration_id, response ? response->status : 0,
+          std::chrono::steady_clock::now() - begun);
+  return response;
 }
 
 void StoreHostServices::log(std::string_view integration_id, int32_t level,

@@ -46,6 +46,12 @@ struct IntegrationProfile {
   std::vector<std::string> secrets;          // values to redact from logs and recordings
 };
 
+// Sends a connector's request through client (its retries, limits and redaction) and converts
+// the answer back; cancelled is polled while waiting.
+Result<plugin_host::HttpResponse> send_connector_request(http::Client& client,
+                                                         const plugin_host::HttpRequest& request,
+                                                         const std::function<bool()>& cancelled);
+
 // Host services backed by the store and the HTTP client. Thread-safe.
 class StoreHostServices : public plugin_host::HostServices {
  public:

@@ -204,6 +204,28 @@ TEST_CASE(
         403);
   const Answer all = host.get("/api/v1/businesses", host.admin_key);
   CHECK(all.body["businesses"].size() == 3);
+
+  // Update: checked like a new one; only admins.
+  const Answer renamed =
+      host.call("PATCH", "/api/v1/businesses/lisichkino", host.admin_key,
+                json{{"name", "Лисичкино Парк"}, {"timezone", "Asia/Yekaterinburg"}}.dump());
+  CHECK(renamed.status == 200);
+  CHECK(renamed.body["timezone"] == "Asia/Yekaterinburg");
+  CHECK(host.world.store->get_business("lisichkino")->name == "Лисичкино Парк");
+  const Answer bad_zone = host.call("PATCH", "/api/v1/businesses/lisichkino", host.admin_key,
+                                    json{{"timezone", "Mars/Base"}, {"name", 5}}.dump());
+  CHECK(bad_zone.status == 422);
+  CHECK(has_field(bad_zone, "name"));
+  CHECK(host.call("PATCH", "/api/v1/businesses/mindal", host.owner_key, "{}").status == 403);
+  CHECK(host.call("PATCH", "/api/v1/businesses/nosuch", host.admin_key, "{}").status == 404);
+  // Delete: a business without sales goes; one whose sales are stored stays (409).
+  CHECK(host.call("DELETE", "/api/v1/businesses/lisichkino", host.admin_key).status == 204);
+  CHECK(host.get("/api/v1/businesses/lisichkino", host.admin_key).status == 404);
+  CHECK(host.call("DELETE", "/api/v1/businesses/lisichkino", host.admin_key).status == 404);
+  REQUIRE(host.world.engine->sync("mindal-yclients", store::RunTrigger::manual));
+  const Answer kept = host.call("DELETE", "/api/v1/businesses/mindal", host.admin_key);
+  CHECK(kept.status == 409);
+  CHECK(kept.body["error"].get<std::string>().find("stored sales") != std::string::npos);
   const Answer mine = host.get("/api/v1/businesses", host.owner_key);
   REQUIRE(mine.body["businesses"].size() == 1);
   CHECK(mine.body["businesses"][0]["id"] == "mindal");
@@ -389,6 +411,87 @@ TEST_CASE("CSV upload: raw or multipart, a job with progress, the summary and th
   CHECK(!failed.body["error"].get<std::string>().empty());
 }
 
+namespace {
+
+// Custom connector settings for crmsim's generic CRM (bare array of orders, no auth).
+json custom_settings(const sim::testing::SimProcess& sim, const std::string& status = "paid") {
+  return {{"name", "In-house"},
+          {"request", {{"url", sim.url("/generic/api/none/none/json")}}},
+          {"auth", {{"type", "none"}}},
+          {"mapping",
+           {{"external_id", "$.id"},
+            {"amount", "$.total"},
+            {"occurred_at", "$.created_at"},
+            {"customer_phone", "$.client.phone"},
+            {"filter", {{"source", "$.status"}, {"equals", status}}}}}};
+}
+
+}  // namespace
+
+TEST_CASE("custom connector sandbox: a sample, then saved active only after a live run passes") {
+  Admin<test::Sqlite> host;
+  REQUIRE(host.world.host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/custom.so").ok());
+  const std::string sandbox = "/api/v1/connectors/custom/test";
+  const json sample = json::array({{{"id", 7},
+                                    {"total", "1500.50"},
+                                    {"created_at", "2025-11-17T14:30:00+03:00"},
+                                    {"status", "paid"},
+                                    {"client", {{"phone", "8 (912) 345-67-89"}}}},
+                                   {{"id", 8},
+                                    {"total", "900"},
+                                    {"created_at", "2025-11-17T15:00:00+03:00"},
+                                    {"status", "new"},
+                                    {"client", {{"phone", "+79123456780"}}}}});
+  const Answer tried =
+      host.post(sandbox, host.owner_key,
+                {{"settings", custom_settings(host.sim)}, {"sample", sample.dump()}});
+  REQUIRE(tried.status == 200);
+  CHECK(tried.body["passed"] == true);
+  CHECK(tried.body["ok"] == 1);
+  CHECK(tried.body["skipped"] == 1);
+  CHECK(tried.body["records"][0]["external_id"] == "CUSTOM-7");
+  CHECK(tried.body["records"][0]["amount_minor"] == 150050);
+  CHECK(tried.body["records"][0]["phone_e164"] == "+79123456789");
+  CHECK(tried.body["records"][0]["occurred_at"] == "2025-11-17T11:30:00Z");
+
+  // A path that matches nothing: the record's error names the field and the path.
+  json wrong = custom_settings(host.sim);
+  wrong["mapping"]["amount"] = "$.sum";
+  const Answer failed =
+      host.post(sandbox, host.owner_key, {{"settings", wrong}, {"sample", sample.dump()}});
+  CHECK(failed.body["passed"] == false);
+  CHECK(failed.body["errors"] == 1);
+  CHECK(failed.body["records"][0]["reason"].get<std::string>().find("$.sum") != std::string::npos);
+  CHECK(host.post(sandbox, host.owner_key, {{"settings", {{"mapping", 1}}}}).status == 422);
+  CHECK(host.post("/api/v1/connectors/nosuch/test", host.owner_key, json::object()).status == 404);
+  CHECK(host.post(sandbox, host.owner_key,
+                  {{"settings", custom_settings(host.sim)}, {"business_id", "other"}})
+            .status == 404);
+
+  // Saving: active only after a live run finds sales and no errors.
+  const std::string base = "/api/v1/businesses/mindal/integrations";
+  const Answer no_sales = host.post(base, host.owner_key,
+                                    {{"crm_type", "custom"},
+                                     {"id", "mindal-inhouse"},
+                                     {"settings", custom_settings(host.sim, "none")}});
+  CHECK(no_sales.status == 422);
+  CHECK(no_sales.body["sandbox"]["ok"] == 0);
+  CHECK(host.world.store->get_integration("mindal-inhouse").error().code == CRMSYNC_E_NOT_FOUND);
+  const Answer inactive = host.post(base, host.owner_key,
+                                    {{"crm_type", "custom"},
+                                     {"id", "mindal-inhouse"},
+                                     {"active", false},
+                                     {"settings", custom_settings(host.sim, "none")}});
+  CHECK(inactive.status == 201);
+  CHECK(host.post("/api/v1/integrations/mindal-inhouse/enable", host.owner_key).status == 422);
+  const Answer fixed = host.call(
+      "PATCH", "/api/v1/integrations/mindal-inhouse", host.owner_key,
+      json{{"settings", {{"mapping", custom_settings(host.sim)["mapping"]}}}, {"active", true}}
+          .dump());
+  CHECK(fixed.status == 200);
+  CHECK(fixed.body["active"] == true);
+}
+
 TEST_CASE("API keys: admin creates and deletes them; owners cannot; bad roles are 422") {
   Admin<test::Sqlite> host;
   const Answer made =
@@ -423,7 +526,8 @@ TEST_CASE("an owner of another business walks every route and gets 403 or 404, n
       {"{integration}", "mindal-yclients"},
       {"{run}", std::to_string(run.body["run_id"].get<int64_t>())},
       {"{import}", upload.body["id"].get<std::string>()},
-      {"{key}", "key-anything"}};
+      {"{key}", "key-anything"},
+      {"{connector}", "yclients"}};
   int walked = 0;
   for (const auto& [method, pattern] : host.served.routes()) {
     if (pattern.rfind("/api/v1/", 0) != 0) continue;
@@ -433,7 +537,11 @@ TEST_CASE("an owner of another business walks every route and gets 403 or 404, n
         path.replace(at, placeholder.size(), id);
       }
     }
-    const Answer answer = host.call(method, path, host.other_key, "{}");
+    // The sandbox works in the caller's own business unless told another one.
+    const std::string body = pattern.find("{connector}") != std::string::npos
+                                 ? json{{"business_id", "mindal"}}.dump()
+                                 : "{}";
+    const Answer answer = host.call(method, path, host.other_key, body);
     ++walked;
     if (pattern == "/api/v1/plugins") {
       CHECK(answer.status == 200);  // the connectors are the same for everyone
@@ -449,7 +557,7 @@ TEST_CASE("an owner of another business walks every route and gets 403 or 404, n
     CHECK(answer.text.find("Миндаль") == std::string::npos);
     CHECK(answer.text.find("partner") == std::string::npos);
   }
-  CHECK(walked == 21);
+  CHECK(walked == 24);
   // Nothing of Миндаль's changed.
   CHECK(host.world.store->get_integration("mindal-yclients")->active);
 }
@@ -600,4 +708,50 @@ TEST_CASE_TEMPLATE("a live crmsync serve answers the API with a key made by the 
   waitpid(pid, &exit_status, 0);
   CHECK(WIFEXITED(exit_status));
   CHECK(WEXITSTATUS(exit_status) == 0);
+}
+
+TEST_CASE(
+    "crmsync custom-test: the mapping on a sample or one live page, per record, exit 0 only "
+    "when it passes") {
+  sim::testing::SimProcess sim({"--records", "6", "--new-per-hour", "0"});
+  test::TempDir dir;
+  auto write_config = [&](const std::string& amount_path) {
+    std::ofstream(dir / "crmsync.yaml")
+        << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
+        << "businesses:\n  - id: mindal\n    name: Миндаль\n    integrations:\n"
+        << "      - id: mindal-inhouse\n        connector: custom\n        settings:\n"
+        << "          request: {url: \"" << sim.url("/generic/api/bearer/page/json") << "\"}\n"
+        << "          auth: {type: bearer}\n          token: generic-token\n"
+        << "          pagination: {type: page, param: page, size_param: per_page, size: 5}\n"
+        << "          records: \"$.data[*]\"\n"
+        << "          mapping: {external_id: \"$.id\", amount: \"" << amount_path << "\",\n"
+        << "                    occurred_at: \"$.created_at\", customer_phone: "
+           "\"$.client.phone\"}\n";
+  };
+  write_config("$.total");
+  std::ofstream(dir / "sample.json")
+      << R"({"data": [{"id": 5, "total": "100.00", "created_at": "2025-11-17T14:30:00+03:00",)"
+      << R"( "client": {"phone": "+79123456789"}}], "meta": {"page": 1}})";
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), CRMSYNC_BINARY);
+    return test::run_process(args, dir.path());
+  };
+  const auto sample = run({"custom-test", "--config", "crmsync.yaml", "--sample", "sample.json"});
+  CHECK(sample.exit_code == 0);
+  CHECK(sample.out.find(R"("external_id":"CUSTOM-5","status":"ok")") != std::string::npos);
+  CHECK(sample.out.find("✅ 1 sales, 0 not sales, 0 errors") != std::string::npos);
+  const auto live = run({"custom-test", "--config", "crmsync.yaml", "--live"});
+  CHECK(live.exit_code == 0);
+  CHECK(live.out.find("✅ 5 sales") != std::string::npos);  // one page of 5, nothing stored
+  CHECK(!std::filesystem::exists(dir / "crmsync.db"));
+
+  write_config("$.sum");
+  const auto broken = run({"custom-test", "--config", "crmsync.yaml", "--sample", "sample.json"});
+  CHECK(broken.exit_code == 1);
+  CHECK(broken.out.find("$.sum") != std::string::npos);
+  CHECK(broken.out.find("❌ 0 sales, 0 not sales, 1 errors") != std::string::npos);
+  CHECK(run({"custom-test", "--config", "crmsync.yaml"}).exit_code == 1);
+  CHECK(
+      run({"custom-test", "--config", "crmsync.yaml", "--integration", "x", "--live"}).exit_code ==
+      1);
 }

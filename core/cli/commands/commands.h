@@ -40,6 +40,8 @@ void register_api_key(Cli& cli);
 void register_logs(Cli& cli);
 // `crmsync stats --integration ID`: the spec's statistics over 30 days.
 void register_stats(Cli& cli);
+// `crmsync custom-test --sample FILE | --live`: a custom connector's sandbox.
+void register_custom_test(Cli& cli);
 // `crmsync demo`: simulated CRMs synced for a while, and a table of the result.
 void register_demo(Cli& cli);
 

@@ -19,14 +19,11 @@
 #include <sstream>
 
 #include "cli/commands/commands.h"
-#include "normalize/utc_time.h"
-#include "pipeline/pipeline.h"
 #include "plugin_host/plugin_host.h"
+#include "sandbox/sandbox.h"
 
 namespace crmsync::cli {
 namespace {
-
-using OrderedJson = nlohmann::ordered_json;
 
 struct Options {
   std::string connector;
@@ -37,83 +34,12 @@ struct Options {
   std::string config_json = "{}";
 };
 
-// Collects what the connector delivers as output lines; printed only when the whole call
-// succeeded, so an unreadable body prints no records.
-class LineSink : public plugin_host::RecordSink {
- public:
-  explicit LineSink(const pipeline::Target& target) : target_(target) {}
-
-  Result<void> on_record(const crmsync_record_v1& record) override {
-    pipeline::Normalized normalized = pipeline::normalize_record(target_, record);
-    if (!normalized.transaction) {
-      line(prefixed(view(record.external_id)), "error")["reason"] = normalized.error;
-      return {};
-    }
-    const store::NormalizedTransaction& tx = *normalized.transaction;
-    OrderedJson& out = line(tx.external_id, "ok");
-    out["occurred_at"] = normalize::rfc3339_utc(tx.occurred_at);
-    out["amount_minor"] = tx.amount_minor;
-    out["currency"] = tx.currency;
-    out["phone_e164"] = tx.phone_e164.empty() ? OrderedJson(nullptr) : OrderedJson(tx.phone_e164);
-    out["description"] = tx.description;
-    out["is_medical"] = tx.is_medical;
-    if (!normalized.warning.empty()) out["warning"] = normalized.warning;
-    return {};
-  }
-  Result<void> on_skip(std::string_view external_id, std::string_view reason) override {
-    line(prefixed(external_id), "skipped")["reason"] = reason;
-    return {};
-  }
-  Result<void> on_fail(std::string_view external_id, std::string_view reason,
-                       std::string_view /*raw_json*/) override {
-    line(prefixed(external_id), "error")["reason"] = reason;
-    return {};
-  }
-  Result<void> on_refetch(std::string_view object_id) override {
-    line(prefixed(object_id), "fetch");
-    return {};
-  }
-  Result<void> on_checkpoint(std::string_view /*next_cursor*/, bool /*more*/) override {
-    return fail(CRMSYNC_E_INTERNAL, "checkpoint is only valid from fetch");
-  }
-
-  const std::vector<OrderedJson>& lines() const noexcept { return lines_; }
-
- private:
-  static std::string_view view(crmsync_str s) {
-    return s.len == 0 ? std::string_view{} : std::string_view{s.ptr, s.len};
-  }
-  // The id as a sync would store it ("YCLIENTS-67890"); null when the object has none.
-  OrderedJson prefixed(std::string_view id) const {
-    if (id.empty()) return nullptr;
-    return target_.id_prefix + "-" + std::string(id);
-  }
-  OrderedJson& line(OrderedJson external_id, const char* status) {
-    OrderedJson& out = lines_.emplace_back(OrderedJson::object());
-    out["external_id"] = std::move(external_id);
-    out["status"] = status;
-    return out;
-  }
-  const pipeline::Target& target_;
-  std::vector<OrderedJson> lines_;
-};
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  return out;
-}
-
 int run(const Cli& cli, const Options& options) {
   std::ifstream in(options.file, std::ios::binary);
   if (!in) return report_failure(options.file + ": cannot be read");
   std::stringstream body;
   body << in.rdbuf();
 
-  auto zone = normalize::TimeZone::locate(options.timezone);
-  if (!zone) return report_failure("--timezone: " + zone.error().message);
   Result<config::Config> config = cli.load_config();
   if (!config) return report_failure(config.error().message);
   // Any connector installed in the plugin folder, enabled or not: authors debug theirs here.
@@ -133,27 +59,22 @@ int run(const Cli& cli, const Options& options) {
                           ", not " + options.connector);
   }
 
-  pipeline::Target target{.business_id = "parse",
-                          .integration_id = "parse",
-                          .id_prefix = upper(connector->id()),
-                          .zone = *zone,
-                          .region = "RU",
-                          .currency = "RUB"};
+  auto target = sandbox::trial_target(connector->id(), options.timezone, "RU", "RUB");
+  if (!target) return report_failure("--timezone: " + target.error().message);
   plugin_host::DefaultHostServices services;
   auto instance = host.open_instance(connector->id(), "parse", options.config_json,
-                                     options.timezone, target.currency, services);
+                                     options.timezone, target->currency, services);
   if (!instance) return report_failure(instance.error().message);
 
-  LineSink sink(target);
-  Result<void> mapped = [&]() -> Result<void> {
-    if (options.kind == "response") return (*instance)->map_response(body.str(), sink);
+  Result<sandbox::Report> mapped = [&]() -> Result<sandbox::Report> {
+    if (options.kind == "response") return sandbox::map_sample(**instance, *target, body.str());
     plugin_host::WebhookRequest request;
     request.content_type = options.content_type;
     request.body = body.str();
-    return (*instance)->parse_webhook(request, sink);
+    return sandbox::map_webhook(**instance, *target, request);
   }();
   if (!mapped) return report_failure(options.file + ": " + mapped.error().message);
-  for (const OrderedJson& line : sink.lines()) std::printf("%s\n", line.dump().c_str());
+  for (const auto& line : mapped->lines) std::printf("%s\n", line.dump().c_str());
   return kExitOk;
 }
 
