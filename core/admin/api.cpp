@@ -451,6 +451,10 @@ struct Api::State {
     if (auto updated = store.update_integration(*integration, options.now()); !updated) {
       return from_error(updated.error());
     }
+    if (integration->active != was_active) {
+      auto switched = store.set_integration_active(id, integration->active, options.now());
+      if (!switched) return from_error(switched.error());
+    }
     return integration_by_id(caller, id);
   }
 

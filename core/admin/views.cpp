@@ -82,13 +82,20 @@ json log_json(const store::LogEntry& line) {
 }
 
 json stats_json(const store::IntegrationStats& figures) {
+  json daily = json::array();
+  for (const store::DayStats& day : figures.days) {
+    daily.push_back({{"date", iso_time(day.day).substr(0, 10)},
+                     {"synced", day.synced},
+                     {"failed_runs", day.failed_runs}});
+  }
   return {{"total_transactions", figures.total_transactions},
           {"last_successful_sync", optional_time(figures.last_success)},
           {"success_rate", figures.success_rate},
           {"runs_30d", figures.runs},
           {"failed_syncs_30d", figures.failed_runs},
           {"average_sync_ms",
-           figures.average_duration ? json(figures.average_duration->count()) : json(nullptr)}};
+           figures.average_duration ? json(figures.average_duration->count()) : json(nullptr)},
+          {"daily", std::move(daily)}};
 }
 
 }  // namespace crmsync::admin

@@ -798,7 +798,50 @@ class SqlStore final : public Store {
     if (!rows->is_null(0, 5)) {
       stats.average_duration = milliseconds(static_cast<int64_t>(rows->real(0, 5) + 0.5));
     }
+    if (auto days = daily_stats(integration_id, now, window); days) {
+      stats.days = std::move(*days);
+    } else {
+      return days.error();
+    }
     return stats;
+  }
+
+  // Per UTC day: transactions created and runs that failed (integer division of the stored
+  // milliseconds gives the day in both dialects).
+  Result<std::vector<DayStats>> daily_stats(const std::string& integration_id, Timestamp now,
+                                            milliseconds window) {
+    constexpr int64_t day_ms = 86'400'000;
+    const int64_t last_day = ms(now) / day_ms;
+    const int64_t day_count = std::max<int64_t>(1, window.count() / day_ms);
+    const int64_t first_day = last_day - day_count + 1;
+    std::vector<DayStats> days(static_cast<size_t>(day_count));
+    for (int64_t i = 0; i < day_count; ++i) {
+      days[static_cast<size_t>(i)].day = Timestamp(milliseconds((first_day + i) * day_ms));
+    }
+    const auto tally = [&](const char* sql, int64_t DayStats::*field) -> Result<void> {
+      auto rows = select(sql, {integration_id, first_day * day_ms, (last_day + 1) * day_ms});
+      if (!rows) return rows.error();
+      for (size_t r = 0; r < rows->size(); ++r) {
+        const int64_t index = rows->integer(r, 0) - first_day;
+        if (index >= 0 && index < day_count)
+          days[static_cast<size_t>(index)].*field = rows->integer(r, 1);
+      }
+      return {};
+    };
+    if (auto ok = tally("SELECT created_at / 86400000, COUNT(*) FROM transactions WHERE "
+                        "integration_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
+                        &DayStats::synced);
+        !ok) {
+      return ok.error();
+    }
+    if (auto ok = tally("SELECT started_at / 86400000, COUNT(*) FROM sync_runs WHERE "
+                        "integration_id = $1 AND status NOT IN ('success', 'running') AND "
+                        "started_at >= $2 AND started_at < $3 GROUP BY 1",
+                        &DayStats::failed_runs);
+        !ok) {
+      return ok.error();
+    }
+    return days;
   }
 
   // ---- queues --------------------------------------------------------------------------------

@@ -263,6 +263,13 @@ struct ApiKey {
   Timestamp created_at{};
 };
 
+// One UTC day of an integration's activity.
+struct DayStats {
+  Timestamp day{};          // midnight UTC that opens the day
+  int64_t synced = 0;       // transactions stored that day (by sync, webhook or upload)
+  int64_t failed_runs = 0;  // runs started that day that did not succeed
+};
+
 // Statistics of one integration over a window (30 days), computed by the database.
 struct IntegrationStats {
   int64_t total_transactions = 0;  // all time
@@ -271,6 +278,9 @@ struct IntegrationStats {
   int64_t failed_runs = 0;
   double success_rate = 0;  // successful / finished runs in the window, 0..1 (0 when no runs)
   std::optional<std::chrono::milliseconds> average_duration;
+  // The window's whole UTC days, oldest first, ending with today's; quiet days included, so a
+  // chart has one point per day.
+  std::vector<DayStats> days;
 };
 
 // Pending items of the queues for one integration (empty id: outbox events of sales whose

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "admin/api.h"
+#include "admin/views.h"
 #include "http/client.h"
 #include "server/server.h"
 #include "sim_process.h"
@@ -286,6 +287,10 @@ TEST_CASE("integrations: schema violations per field, secrets write-only, patch,
         false);
   CHECK(host.world.store->get_integration("mindal-yc2")->active == false);
   CHECK(host.post("/api/v1/integrations/mindal-yc2/enable", host.owner_key).body["active"] == true);
+  CHECK(host.call("PATCH", "/api/v1/integrations/mindal-yc2", host.owner_key,
+                  json{{"active", false}}.dump())
+            .body["active"] == false);
+  CHECK(host.world.store->get_integration("mindal-yc2")->active == false);
   CHECK(host.call("DELETE", "/api/v1/integrations/mindal-yc2", host.owner_key).status == 204);
   CHECK(host.get("/api/v1/integrations/mindal-yc2", host.owner_key).status == 404);
   CHECK(host.get("/api/v1/integrations/nosuch", host.admin_key).status == 404);
@@ -355,6 +360,14 @@ TEST_CASE_TEMPLATE("sync now: a run id, then its summary; logs page newest first
   CHECK(stats.body["failed_syncs_30d"] == 0);
   CHECK(stats.body["runs_30d"] == 2);
   CHECK(stats.body["last_successful_sync"].is_string());
+  const json daily = stats.body["daily"];
+  REQUIRE(daily.size() == 30);
+  CHECK(daily.back()["date"] == admin::iso_time(host.world.clock.now()).substr(0, 10));
+  CHECK(daily.front()["date"].get<std::string>() < daily.back()["date"].get<std::string>());
+  int64_t synced = 0;
+  for (const json& day : daily) synced += day["synced"].get<int64_t>();
+  CHECK(synced == inserted);
+  CHECK(daily.back()["failed_runs"] == 0);
 }
 
 TEST_CASE("CSV upload: raw or multipart, a job with progress, the summary and the row report") {

@@ -22,7 +22,7 @@ namespace {
 
 const Timestamp kT0 = Timestamp(1763389800000ms);  // 2025-11-17T14:30:00Z
 // The number of migrations in core/store/migrations.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // A migrated store on a fresh database, with one business and two integrations.
 template <class B>
@@ -579,6 +579,24 @@ TEST_CASE_TEMPLATE("integration_stats computes totals, success rate and duration
   CHECK(stats.success_rate == doctest::Approx(0.75));
   CHECK(stats.average_duration == 2000ms);
   CHECK(stats.last_success == kT0 + 15min + 2s);
+
+  // One entry per UTC day of the window, oldest first, ending with the day of `now`.
+  REQUIRE(stats.days.size() == 30);
+  const Timestamp today = std::chrono::floor<std::chrono::days>(kT0);
+  CHECK(stats.days.back().day == today);
+  CHECK(stats.days.front().day == today - std::chrono::days(29));
+  CHECK(stats.days.back().synced == 2);
+  CHECK(stats.days.back().failed_runs == 1);
+  for (size_t i = 0; i + 1 < stats.days.size(); ++i) {
+    CHECK(stats.days[i].synced == 0);
+    CHECK(stats.days[i].failed_runs == 0);
+  }
+  // Seen from three days later the same activity sits three days from the end.
+  const auto later =
+      f.store->integration_stats(id, kT0 + std::chrono::days(3), std::chrono::days(30)).value();
+  CHECK(later.days[26].synced == 2);
+  CHECK(later.days[26].failed_runs == 1);
+  CHECK(later.days.back().synced == 0);
 }
 
 TEST_CASE_TEMPLATE("retry items back off 2, 4, 8 minutes and then fail permanently", B,
