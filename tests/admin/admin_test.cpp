@@ -182,9 +182,10 @@ TEST_CASE("without a valid API key every /api/v1 route is 401; operations routes
   CHECK(host.call("PUT", "/api/v1/businesses", host.admin_key).status == 405);
 }
 
-TEST_CASE(
-    "businesses: admin creates and lists; bad input is 400/422 with the field; owners see theirs") {
-  Admin<test::Sqlite> host;
+TEST_CASE_TEMPLATE(
+    "businesses: admin creates and lists; bad input is 400/422 with the field; owners see theirs",
+    B, CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
   const Answer created = host.post("/api/v1/businesses", host.admin_key,
                                    {{"id", "lisichkino"}, {"name", "Лисичкино"}});
   CHECK(created.status == 201);
@@ -232,8 +233,10 @@ TEST_CASE(
   CHECK(mine.body["businesses"][0]["id"] == "mindal");
 }
 
-TEST_CASE("integrations: schema violations per field, secrets write-only, patch, enable, delete") {
-  Admin<test::Sqlite> host;
+TEST_CASE_TEMPLATE(
+    "integrations: schema violations per field, secrets write-only, patch, enable, delete", B,
+    CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
   const std::string base = "/api/v1/businesses/mindal/integrations";
   const Answer unknown = host.post(base, host.owner_key, {{"crm_type", "nosuch"}});
   CHECK(unknown.status == 422);
@@ -296,8 +299,9 @@ TEST_CASE("integrations: schema violations per field, secrets write-only, patch,
   CHECK(host.get("/api/v1/integrations/nosuch", host.admin_key).status == 404);
 }
 
-TEST_CASE("test connection answers the connector's message; a wrong token is ❌") {
-  Admin<test::Sqlite> host;
+TEST_CASE_TEMPLATE("test connection answers the connector's message; a wrong token is ❌", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
   const Answer good = host.post("/api/v1/integrations/mindal-yclients/test", host.owner_key);
   CHECK(good.status == 200);
   CHECK(good.body["ok"] == true);
@@ -370,8 +374,10 @@ TEST_CASE_TEMPLATE("sync now: a run id, then its summary; logs page newest first
   CHECK(daily.back()["failed_runs"] == 0);
 }
 
-TEST_CASE("CSV upload: raw or multipart, a job with progress, the summary and the row report") {
-  Admin<test::Sqlite> host(4096);
+TEST_CASE_TEMPLATE(
+    "CSV upload: raw or multipart, a job with progress, the summary and the row report", B,
+    CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host(4096);
   const std::string csv =
       "date,customer_phone,amount,description\n"
       "2025-11-17 12:00,+79161234567,1500.00,Стрижка\n"
@@ -441,8 +447,10 @@ json custom_settings(const sim::testing::SimProcess& sim, const std::string& sta
 
 }  // namespace
 
-TEST_CASE("custom connector sandbox: a sample, then saved active only after a live run passes") {
-  Admin<test::Sqlite> host;
+TEST_CASE_TEMPLATE(
+    "custom connector sandbox: a sample, then saved active only after a live run passes", B,
+    CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
   REQUIRE(host.world.host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/custom.so").ok());
   const std::string sandbox = "/api/v1/connectors/custom/test";
   const json sample = json::array({{{"id", 7},
@@ -505,8 +513,9 @@ TEST_CASE("custom connector sandbox: a sample, then saved active only after a li
   CHECK(fixed.body["active"] == true);
 }
 
-TEST_CASE("API keys: admin creates and deletes them; owners cannot; bad roles are 422") {
-  Admin<test::Sqlite> host;
+TEST_CASE_TEMPLATE("API keys: admin creates and deletes them; owners cannot; bad roles are 422", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
   const Answer made =
       host.post("/api/v1/api-keys", host.admin_key, {{"role", "owner"}, {"business_id", "other"}});
   REQUIRE(made.status == 201);
@@ -525,8 +534,9 @@ TEST_CASE("API keys: admin creates and deletes them; owners cannot; bad roles ar
   CHECK(host.call("DELETE", "/api/v1/api-keys/key-nosuch", host.admin_key).status == 404);
 }
 
-TEST_CASE("an owner of another business walks every route and gets 403 or 404, never data") {
-  Admin<test::Sqlite> host;
+TEST_CASE_TEMPLATE("an owner of another business walks every route and gets 403 or 404, never data",
+                   B, CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
   // Something of Миндаль's behind every kind of id: a run, an import, a key.
   const Answer run = host.post("/api/v1/integrations/mindal-yclients/sync", host.owner_key);
   REQUIRE(run.status == 202);
