@@ -21,6 +21,7 @@
 #include "cli/runtime.h"
 #include "loyalty/loyalty.h"
 #include "metrics/store_metrics.h"
+#include "panel/panel.h"
 #include "server/server.h"
 #include "sync/scheduler.h"
 #include "webhooks/receiver.h"
@@ -188,6 +189,7 @@ int run(const Cli& cli, const Options& options) {
   auto api = std::make_unique<admin::Api>(*host.store, *host.plugins, *host.engine, host.keys,
                                           std::move(api_options));
   api->add_routes(router);
+  panel::add_routes(router);
 
   server::ServerOptions listening;
   listening.address = config->server.listen;
