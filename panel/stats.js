@@ -21,19 +21,21 @@ function short_date(date) {
 }
 
 // Two rows of bars over the same days: synced transactions (tall) and failed runs (short), each
-// scaled to its own maximum; every bar has a tooltip, and a table gives the same numbers.
+// scaled to its own maximum and titled; every bar has a tooltip, and a table gives the numbers.
 function chart(daily) {
   const width = 600;
   const left = 36;
   const step = (width - left) / daily.length;
-  const top = {y: 10, height: 130};
-  const bottom = {y: 170, height: 40};
+  const top = {y: 22, height: 120};
+  const bottom = {y: 182, height: 40};
   const max_synced = Math.max(1, ...daily.map((d) => d.synced));
   const max_failed = Math.max(1, ...daily.map((d) => d.failed_runs));
-  const svg = s('svg', {viewBox: `0 0 ${width} 240`, class: 'chart', role: 'img',
+  const svg = s('svg', {viewBox: `0 0 ${width} 250`, class: 'chart', role: 'img',
     'aria-label': `Синхронизировано за 30 дней: ${format_count(daily.reduce((n, d) => n + d.synced, 0))}` +
       ` транзакций, неудачных запусков: ${daily.reduce((n, d) => n + d.failed_runs, 0)}`});
   svg.append(
+    s('text', {x: left, y: top.y - 8, class: 'row-title'}, 'Синхронизировано транзакций'),
+    s('text', {x: left, y: bottom.y - 8, class: 'row-title'}, 'Неудачные запуски'),
     s('text', {x: 0, y: top.y + 10, class: 'axis'}, String(max_synced)),
     s('text', {x: 0, y: bottom.y + 10, class: 'axis'}, String(max_failed)),
     s('line', {x1: left, x2: width, y1: top.y + top.height, y2: top.y + top.height, class: 'base'}),
@@ -48,16 +50,18 @@ function chart(daily) {
         class: 'bar synced'}, s('title', {}, tip)),
       s('rect', {x, y: bottom.y + bottom.height - failed_height, width: step - 2,
         height: failed_height, class: 'bar failed'}, s('title', {}, tip)));
-    if (i % 5 === 0 || i === daily.length - 1) {
-      svg.append(s('text', {x: x + step / 2, y: 236, class: 'axis', 'text-anchor': 'middle'},
-        short_date(day.date)));
+    // Every fifth day is labelled; the last one is right-aligned so that it stays inside.
+    const last = i === daily.length - 1;
+    if (i % 5 === 0 || last) {
+      svg.append(s('text', {x: last ? width : x + step / 2, y: 246, class: 'axis',
+        'text-anchor': last ? 'end' : 'middle'}, short_date(day.date)));
     }
   });
   const table = h('table', {class: 'compact'},
     h('thead', {}, h('tr', {}, ['День', 'Транзакций', 'Неудачных запусков'].map((t) => h('th', {scope: 'col'}, t)))),
     h('tbody', {}, daily.map((d) => h('tr', {}, h('td', {}, d.date), h('td', {}, d.synced), h('td', {}, d.failed_runs)))));
   return h('figure', {class: 'card'},
-    h('figcaption', {}, 'Синхронизировано транзакций (синие) и неудачные запуски (красные) по дням, 30 дней'),
+    h('figcaption', {}, 'По дням за 30 дней (UTC)'),
     svg,
     h('details', {}, h('summary', {}, 'Таблица по дням'), h('div', {class: 'table-box'}, table)));
 }
@@ -81,9 +85,6 @@ export async function show(id) {
     figure('Неудачных синхронизаций (30 дней)', format_count(stats.failed_syncs_30d)),
     figure('Среднее время синхронизации', stats.average_sync_ms === null
       ? '—' : `${(stats.average_sync_ms / 1000).toFixed(1).replace('.', ',')} с`));
-  const daily = Array.isArray(stats.daily)
-    ? chart(stats.daily)
-    : h('p', {class: 'muted'}, 'График по дням недоступен: сервер не передаёт поле daily.');
   return screen(`Статистика интеграции: ${integration.id}`,
-    integration_tabs(integration.id, '/stats'), figures, daily);
+    integration_tabs(integration.id, '/stats'), figures, chart(stats.daily));
 }

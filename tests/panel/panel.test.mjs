@@ -94,7 +94,9 @@ function described_by(locator) {
 
 // Navigates inside the panel and waits for the screen's heading.
 async function open(hash, heading) {
-  await state.page.goto(`${state.base}/admin/${hash}`);
+  const url = `${state.base}/admin/${hash}`;
+  // The same URL again changes no hash, so nothing would be drawn anew: reload instead.
+  if (state.page.url() === url) await state.page.reload(); else await state.page.goto(url);
   await state.page.locator('h1', {hasText: heading}).waitFor();
 }
 
@@ -331,28 +333,57 @@ test('logs: last 100 newest first, filter by type, raw data on demand, older pag
   assert.ok(types.every((t) => t === 'ERROR'));
 });
 
-test('statistics: the five figures and the 30-day chart drawn from the API', async (t) => {
+test('a failed sync shows ❌ with the reason and the count of failures in a row', async () => {
+  const {page} = state;
+  // YCLIENTS answers 401 (an expired token) to every request of the next run.
+  const fault = await fetch(`${state.sim_url}/_admin/faults`, {method: 'POST',
+    body: JSON.stringify({provider: 'yclients', endpoint: '*', kind: 'expired_token', count: 100})});
+  assert.equal(fault.ok, true);
+  await open('#/b/mindal', 'Интеграции — Миндаль');
+  const line = page.getByRole('row', {name: /mindal-yclients/}).getByRole('status');
+  await page.getByRole('row', {name: /mindal-yclients/}).getByRole('button', {name: 'Синхронизировать сейчас'}).click();
+  await line.filter({hasNotText: 'Синхронизация…'}).filter({hasText: /\S/}).waitFor();
+  const {body} = await api('GET', '/integrations/mindal-yclients/runs?limit=1');
+  assert.equal(body.runs[0].status, 'failed');
+  assert.equal((await line.textContent()).trim(), body.runs[0].summary);
+  assert.match(body.runs[0].summary, /^❌ /);
+  assert.equal(await fetch(`${state.sim_url}/_admin/faults`, {method: 'DELETE'}).then((r) => r.ok), true);
+  const failures = (await api('GET', '/integrations/mindal-yclients')).body.consecutive_failures;
+  assert.ok(failures >= 1);
+  await open('#/b/mindal', 'Интеграции — Миндаль');
+  await page.getByText(`ошибок подряд: ${failures}`).waitFor();
+  await screenshot('integrations-failed');
+});
+
+test('statistics: the five figures and the 30-day chart of synced transactions and failed runs', async () => {
   const {page} = state;
   const {body: stats} = await api('GET', '/integrations/mindal-yclients/stats');
   await open('#/i/mindal-yclients/stats', 'Статистика интеграции: mindal-yclients');
   const value = (label) => page.locator('.figure', {has: page.locator('dt', {hasText: label})}).locator('dd').textContent();
+  assert.ok(stats.total_transactions > 0);
   assert.equal((await value('Всего синхронизировано транзакций')).replace(/\s/g, ''), String(stats.total_transactions));
   assert.match(await value('Последняя успешная синхронизация'), /назад|сейчас/);
-  assert.equal(await value('Успешность (30 дней)'), '100,0%');
-  assert.equal(await value('Неудачных синхронизаций (30 дней)'), '0');
+  assert.equal(await value('Успешность (30 дней)'), '50,0%');
+  assert.equal(await value('Неудачных синхронизаций (30 дней)'), '1');
   assert.match(await value('Среднее время синхронизации'), /^\d+,\d с$/);
-  if (Array.isArray(stats.daily)) {
-    assert.equal(stats.daily.length, 30);
-    assert.equal(await page.locator('svg.chart rect.bar.synced').count(), 30);
-    assert.equal(await page.locator('svg.chart rect.bar.failed').count(), 30);
-    const last = stats.daily[29];
-    assert.match(await page.locator('svg.chart rect.bar.synced title').last().textContent(),
-      new RegExp(`${last.date}: ${last.synced} транзакций`));
-  } else {
-    // The API does not give the per-day figures yet: the panel says so instead of a chart.
-    await page.getByText('График по дням недоступен').waitFor();
-    t.diagnostic('GET /api/v1/integrations/{id}/stats has no "daily" yet: the chart is not drawn');
-  }
+
+  assert.equal(stats.daily.length, 30);
+  const synced = page.locator('svg.chart rect.bar.synced');
+  const failed = page.locator('svg.chart rect.bar.failed');
+  assert.equal(await synced.count(), 30);
+  assert.equal(await failed.count(), 30);
+  const today = stats.daily[29];
+  assert.equal(today.failed_runs, 1);
+  assert.equal(today.synced, stats.total_transactions);
+  assert.equal(await synced.last().locator('title').textContent(),
+    `${today.date}: ${today.synced} транзакций, неудачных запусков: 1`);
+  // Today's bars are full height (the maxima); the days before have none.
+  assert.equal(Number(await synced.last().getAttribute('height')), 120);
+  assert.equal(Number(await failed.last().getAttribute('height')), 40);
+  assert.equal(Number(await synced.first().getAttribute('height')), 0);
+  const rows = page.locator('figure table tbody tr');
+  assert.equal(await rows.count(), 30);
+  assert.equal(await rows.last().textContent(), `${today.date}${today.synced}1`);
   await screenshot('stats');
 });
 
