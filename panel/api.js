@@ -22,6 +22,7 @@ export function sign_in(key) {
   sessionStorage.setItem(KEY, key);
 }
 
+// Forgets the key (signing out, or after the API refused it).
 export function sign_out() {
   sessionStorage.removeItem(KEY);
 }

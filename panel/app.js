@@ -27,7 +27,8 @@ const routes = [
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
-let generation = 0;
+let generation = 0;  // the latest navigation; an older one that finishes late draws nothing
+let last_business = '';  // the business last on screen, where the header's upload link goes
 
 // What to draw when a screen failed.
 function failure_view(error) {
@@ -42,14 +43,16 @@ function failure_view(error) {
 function update_nav(hash) {
   nav.hidden = !api_key();
   const business = /^#\/b\/([^/]+)/.exec(hash);
+  if (business) last_business = business[1];
   const link = document.getElementById('nav-upload');
-  link.href = business ? `#/b/${business[1]}/upload` : '#/';
+  link.href = last_business ? `#/b/${last_business}/upload` : '#/';
   for (const a of nav.querySelectorAll('a')) {
     const current = a.getAttribute('href') === hash || (a.id === 'nav-upload' && /\/upload$/.test(hash));
     if (current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
 }
 
+// Draws the screen of location.hash.
 async function route() {
   const token = ++generation;
   let hash = location.hash;
@@ -81,6 +84,7 @@ async function route() {
 
 document.getElementById('sign-out').addEventListener('click', () => {
   sign_out();
+  last_business = '';
   location.hash = '#/login';
 });
 window.addEventListener('hashchange', route);

@@ -2,6 +2,7 @@
 import {call} from './api.js';
 import {h, screen, segment} from './ui.js';
 
+// The list of businesses, or straight to the only one.
 export async function show() {
   const {businesses} = await call('GET', '/businesses');
   if (businesses.length === 1) {

@@ -50,6 +50,7 @@ function row(integration, names) {
         h('a', {href: `${href}/stats`}, 'Статистика'))));
 }
 
+// The integrations screen of a business.
 export async function show(business_id) {
   const path = `/businesses/${segment(business_id)}`;
   const [business, {integrations}, {plugins}] = await Promise.all([

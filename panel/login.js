@@ -2,6 +2,7 @@
 import {call, sign_in, sign_out} from './api.js';
 import {h, field, screen, show_field_errors} from './ui.js';
 
+// The sign-in form; a refused key is reported at its field.
 export async function show() {
   const input = h('input', {type: 'password', name: 'key', autocomplete: 'off', spellcheck: 'false'});
   const form = h('form', {class: 'card narrow', novalidate: true},

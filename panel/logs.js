@@ -31,6 +31,7 @@ function line_row(line) {
     raw);
 }
 
+// The logs screen of an integration.
 export async function show(id) {
   const integration = await call('GET', `/integrations/${segment(id)}`);
   const filter = h('select', {name: 'type'}, TYPES.map(([value, label]) => h('option', {value}, label)));

@@ -33,6 +33,7 @@ function report_table(records) {
       columns.map(([key, title]) => h('td', {'data-label': title}, String(cell(record, key)))))))));
 }
 
+// The sandbox screen.
 export async function show() {
   const [{plugins}, {businesses}] = await Promise.all([call('GET', '/plugins'), call('GET', '/businesses')]);
   const connector = h('select', {name: 'connector'},

@@ -8,8 +8,9 @@ import {
   set_status, show_field_errors, status_line,
 } from './ui.js';
 
-// The CSV connector takes uploads ("Загрузить транзакции"), not settings.
-const FORM_CONNECTORS = (plugin) => plugin.id !== 'csv';
+// Whether a connector is configured through this form: the CSV connector takes uploads
+// ("Загрузить транзакции") instead.
+const has_settings_form = (plugin) => plugin.id !== 'csv';
 
 // A schema property's main JSON type.
 function type_of(property) {
@@ -194,7 +195,7 @@ function settings_form(plugin, integration, business_id, extra_fields = []) {
 export async function show_new(business_id) {
   const [business, {plugins}] = await Promise.all([
     call('GET', `/businesses/${segment(business_id)}`), call('GET', '/plugins')]);
-  const choices = plugins.filter(FORM_CONNECTORS);
+  const choices = plugins.filter(has_settings_form);
   const picker = h('select', {name: 'crm_type'},
     choices.map((p) => h('option', {value: p.id}, p.name)));
   const holder = h('div', {});

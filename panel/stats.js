@@ -71,6 +71,7 @@ function figure(label, value) {
   return h('div', {class: 'figure'}, h('dt', {}, label), h('dd', {}, value));
 }
 
+// The statistics screen of an integration.
 export async function show(id) {
   const [integration, stats] = await Promise.all([
     call('GET', `/integrations/${segment(id)}`), call('GET', `/integrations/${segment(id)}/stats`)]);

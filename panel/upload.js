@@ -25,6 +25,7 @@ function report(job) {
     rows.length ? h('section', {class: 'card'}, h('h2', {}, 'Ошибки в строках'), h('ul', {class: 'errors'}, rows)) : null);
 }
 
+// The upload screen of a business.
 export async function show(business_id) {
   const business = await call('GET', `/businesses/${segment(business_id)}`);
   const file = h('input', {type: 'file', name: 'file', accept: '.csv,text/csv'});

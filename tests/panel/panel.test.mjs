@@ -144,6 +144,7 @@ before(async () => {
   state.keys = {
     mindal: crmsync_json('api-key', 'create', '--role', 'owner', '--business', 'mindal').key,
     other: crmsync_json('api-key', 'create', '--role', 'owner', '--business', 'other').key,
+    admin: crmsync_json('api-key', 'create', '--role', 'admin').key,
   };
   state.serve_log = path.join(state.dir, 'serve.log');
   const log = fs.openSync(state.serve_log, 'w');
@@ -452,6 +453,18 @@ test('an owner of another business sees only their own; a direct URL to another 
   await open('#/b/mindal', 'Не найдено');
   await open('#/i/mindal-yclients/logs', 'Не найдено');
   await open('#/', 'Интеграции — Другой салон');
+});
+
+test('a platform admin sees every business and opens any of them', async () => {
+  const {page} = state;
+  await page.getByRole('button', {name: 'Выйти'}).click();
+  await sign_in(state.keys.admin, 'Бизнесы');
+  const names = await page.locator('main h2').allTextContents();
+  assert.deepEqual(names.sort(), ['Другой салон', 'Миндаль']);
+  await screenshot('admin-businesses');
+  await page.getByRole('link', {name: 'Миндаль'}).click();
+  await page.locator('h1', {hasText: 'Интеграции — Миндаль'}).waitFor();
+  assert.equal(await page.getByRole('row', {name: /mindal-yclients/}).count(), 1);
 });
 
 test('phone width (375 px): no horizontal scroll on any screen', async () => {
