@@ -517,3 +517,10 @@ test('keyboard only: Tab to Синхронизировать сейчас, Enter
 test('no script error and no Content-Security-Policy violation on any screen', () => {
   assert.deepEqual(state.problems, []);
 });
+
+test('crmsync serve stops cleanly after the session (exit 0, no sanitizer report)', async () => {
+  await stop(state.serve);
+  const log = fs.readFileSync(state.serve_log, 'utf8');
+  assert.equal(state.serve.exitCode, 0, log.slice(-4000));
+  assert.doesNotMatch(log, /AddressSanitizer|LeakSanitizer|runtime error:/);
+});
