@@ -183,7 +183,11 @@ function settings_form(plugin, integration, business_id, extra_fields = []) {
     } catch (error) {
       set_status(line, '');
       const unclaimed = error.fields && error.fields.length ? show_field_errors(form, error.fields) : [];
-      const details = error.body && error.body.sandbox ? ` (${JSON.stringify(error.body.sandbox)})` : '';
+      // A custom connector refused by its live trial: the trial's counts (the sandbox has more).
+      const trial = error.body && error.body.sandbox;
+      const details = trial
+        ? ` (пробный запуск: ${trial.ok} без ошибок, ${trial.skipped} пропущено, ${trial.errors} с ошибками)`
+        : '';
       form_error.textContent = [`❌ ${error.message}${details}`, ...unclaimed].join('; ');
       form_error.hidden = false;
     }
