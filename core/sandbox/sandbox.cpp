@@ -71,7 +71,13 @@ class ReportSink : public plugin_host::RecordSink {
     if (id.empty()) return nullptr;
     return target_.id_prefix + "-" + std::string(id);
   }
+  // The object's report line; past Report::kMaxLines a scratch object that is not kept.
   OrderedJson& line(OrderedJson external_id, const char* status) {
+    if (report_.lines.size() >= Report::kMaxLines) {
+      ++report_.omitted;
+      scratch_ = OrderedJson::object();
+      return scratch_;
+    }
     OrderedJson& out = report_.lines.emplace_back(OrderedJson::object());
     out["external_id"] = std::move(external_id);
     out["status"] = status;
@@ -81,6 +87,7 @@ class ReportSink : public plugin_host::RecordSink {
   const pipeline::Target& target_;
   bool live_;
   Report report_;
+  OrderedJson scratch_;
 };
 
 }  // namespace
@@ -88,7 +95,15 @@ class ReportSink : public plugin_host::RecordSink {
 nlohmann::ordered_json Report::to_json() const {
   OrderedJson out = {{"passed", passed()}, {"ok", ok}, {"skipped", skipped}, {"errors", errors}};
   out["records"] = lines;
+  out["records_omitted"] = omitted;
   return out;
+}
+
+std::string Report::to_text() const {
+  std::string text;
+  for (const auto& line : lines) text += line.dump() + "\n";
+  if (omitted > 0) text += "… " + std::to_string(omitted) + " more objects not shown\n";
+  return text;
 }
 
 TrialServices::TrialServices(std::unique_ptr<http::Client> client) : client_(std::move(client)) {}

@@ -26,15 +26,22 @@ namespace crmsync::sandbox {
 // status is "ok" (plus "warning"), "skipped" or "error" (with "reason"), or "fetch" (the body only
 // names an object to re-read).
 struct Report {
+  // Lines kept; the counts go on past them, so a sample of a million records still answers with a
+  // page a person can read.
+  static constexpr size_t kMaxLines = 1000;
+
   std::vector<nlohmann::ordered_json> lines;
+  int64_t omitted = 0;  // objects beyond kMaxLines, counted but not shown
   int64_t ok = 0;
   int64_t skipped = 0;
   int64_t errors = 0;
 
   // At least one sale and no object that failed: what a connector must show before it is saved.
   bool passed() const noexcept { return ok > 0 && errors == 0; }
-  // {"passed", "ok", "skipped", "errors", "records": [lines]}.
+  // {"passed", "ok", "skipped", "errors", "records": [lines], "records_omitted"}.
   nlohmann::ordered_json to_json() const;
+  // One JSON line per object kept, then how many were left out: what the CLI prints.
+  std::string to_text() const;
 };
 
 // Host services for a trial: real HTTP through one client of its own (the host's retries, limits

@@ -513,12 +513,22 @@ Result<Config> parse_config(std::string_view config_json) {
 namespace {
 
 // The value a source finds in a record, or nullopt when nothing matched. JSON records come with
-// the template context (the record's members, plus response and record).
+// the template scope (the record's members, plus response and record).
 struct RecordView {
   const json* record = nullptr;
-  const json* context = nullptr;
+  const TemplateScope* scope = nullptr;
   pugi::xml_node node;
 };
+
+// A value quoted in a message, clipped (on a UTF-8 boundary) so that a hostile 50 MB field does
+// not become a 50 MB log line.
+std::string clipped_quote(const std::string& value) {
+  constexpr size_t kShown = 80;
+  if (value.size() <= kShown) return "\"" + value + "\"";
+  size_t end = kShown;
+  while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
+  return "\"" + value.substr(0, end) + "…\" (" + std::to_string(value.size()) + " bytes)";
+}
 
 // A JSON value as text: strings as they are, the rest as JSON.
 std::string json_text(const json& value) {
@@ -532,7 +542,7 @@ Result<std::optional<std::string>> evaluate(const Source& source, const RecordVi
     auto nodes = path->select(*view.record);
     if (!nodes.empty() && !nodes.front()->is_null()) found = json_text(*nodes.front());
   } else if (const auto* templated = std::get_if<Template>(&source.how)) {
-    auto rendered = templated->render(*view.context);
+    auto rendered = templated->render(*view.scope);
     if (rendered) {
       found = *rendered;
     } else if (rendered.error().code != CRMSYNC_E_INVALID_INPUT) {
@@ -598,7 +608,7 @@ std::variant<sdk::Record, MappedPage::Skip, MappedPage::Failure> map_record(
   if (config.filter) {
     auto value = evaluate(config.filter->source, view);
     if (!value) return MappedPage::Failure{id, locator + ": filter: " + value.error().message, raw};
-    const std::string shown = *value ? "\"" + **value + "\"" : "nothing";
+    const std::string shown = *value ? clipped_quote(**value) : "nothing";
     bool sale =
         *value && (config.filter->values.empty()
                        ? truthy(**value)
@@ -627,7 +637,7 @@ std::variant<sdk::Record, MappedPage::Skip, MappedPage::Failure> map_record(
     if (std::none_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return MappedPage::Failure{id,
                                  locator + ": " + field + ": " + config.fields.at(field).text() +
-                                     " gave \"" + value + "\", which is not " +
+                                     " gave " + clipped_quote(value) + ", which is not " +
                                      (field[0] == 'a' ? "an amount" : "a time"),
                                  raw};
     }
@@ -647,6 +657,33 @@ std::variant<sdk::Record, MappedPage::Skip, MappedPage::Failure> map_record(
 }
 
 // The records a selector found: one selected array stands for its elements.
+// Deeper JSON is refused before it is parsed: reading it back (JSONPath's '..', the raw record
+// kept with a failure) recurses once per level, and no CRM nests records this deep.
+constexpr size_t kMaxNesting = 512;
+
+// The deepest nesting of arrays and objects in a JSON text (brackets inside strings ignored).
+size_t nesting_depth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 std::vector<const json*> json_records(const JsonPath& selector, const json& document) {
   auto nodes = selector.select(document);
   if (nodes.size() == 1 && nodes.front()->is_array()) {
@@ -680,6 +717,10 @@ Result<MappedPage> map_body(const Config& config, std::string_view body) {
     }
     return page;
   }
+  if (nesting_depth(body) > kMaxNesting) {
+    return fail(CRMSYNC_E_INVALID_INPUT,
+                "the response nests deeper than " + std::to_string(kMaxNesting) + " levels");
+  }
   json document = json::parse(body, nullptr, false);
   if (document.is_discarded()) {
     return fail(CRMSYNC_E_INVALID_INPUT, "the response is not JSON");
@@ -688,16 +729,15 @@ Result<MappedPage> map_body(const Config& config, std::string_view body) {
   page.record_count = records.size();
   size_t ordinal = 0;
   for (const json* record : records) {
-    json context = record->is_object() ? *record : json::object();
-    context["response"] = document;
-    context["record"] = *record;
-    page.outcomes.push_back(map_record(config, RecordView{record, &context, {}}, record->dump(),
+    const TemplateScope scope{{{"response", &document}, {"record", record}},
+                              record->is_object() ? record : nullptr};
+    page.outcomes.push_back(map_record(config, RecordView{record, &scope, {}}, record->dump(),
                                        ++ordinal, page.max_cursor));
   }
   if (config.pagination.next) {
-    json context = document.is_object() ? document : json::object();
-    context["response"] = document;
-    auto next = evaluate(*config.pagination.next, RecordView{&document, &context, {}});
+    const TemplateScope scope{{{"response", &document}},
+                              document.is_object() ? &document : nullptr};
+    auto next = evaluate(*config.pagination.next, RecordView{&document, &scope, {}});
     if (next && *next && !(**next).empty()) page.next = **next;
   }
   return page;

@@ -89,8 +89,8 @@ struct Config {
   std::map<std::string, Source> fields;  // external_id, amount, occurred_at, customer_phone...
   std::optional<SaleFilter> filter;
   std::optional<Source> cursor;  // its greatest value over sales and skips: the next {{ cursor }}
-  std::string cursor_initial;  // {{ cursor }} before the first complete pass
-  std::string since_initial;   // {{ since }} before the first complete pass
+  std::string cursor_initial;    // {{ cursor }} before the first complete pass
+  std::string since_initial;     // {{ since }} before the first complete pass
   std::optional<RequestTemplate> push_bonus;
 };
 

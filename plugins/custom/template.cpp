@@ -181,10 +181,22 @@ class TemplateParser {
   size_t pos_ = 0;
 };
 
-// The value at path in context, or nullptr.
-const json* resolve(const json& context, const std::vector<PathStep>& path) {
-  const json* node = &context;
-  for (const PathStep& step : path) {
+// The value at path in scope, or nullptr.
+const json* resolve(const TemplateScope& scope, const std::vector<PathStep>& path) {
+  const json* node = scope.members;
+  auto step_it = path.begin();
+  if (const auto* first = path.empty() ? nullptr : std::get_if<std::string>(&path.front())) {
+    for (const auto& [name, root] : scope.roots) {
+      if (name == *first) {
+        node = root;
+        ++step_it;
+        break;
+      }
+    }
+  }
+  if (node == nullptr) return nullptr;
+  for (; step_it != path.end(); ++step_it) {
+    const PathStep& step = *step_it;
     if (const auto* name = std::get_if<std::string>(&step)) {
       if (!node->is_object()) return nullptr;
       auto it = node->find(*name);
@@ -229,7 +241,7 @@ Result<Template> Template::compile(std::string_view text) {
   }
 }
 
-Result<std::string> Template::render(const nlohmann::json& context) const {
+Result<std::string> Template::render(const TemplateScope& scope) const {
   using internal::Filter;
   std::string out;
   for (const internal::TemplatePart& part : *parts_) {
@@ -237,7 +249,7 @@ Result<std::string> Template::render(const nlohmann::json& context) const {
       out += part.literal;
       continue;
     }
-    const nlohmann::json* found = internal::resolve(context, part.path);
+    const nlohmann::json* found = internal::resolve(scope, part.path);
     std::optional<std::string> value;
     if (found != nullptr) value = internal::text_of(*found);
     for (const Filter& filter : part.filters) {

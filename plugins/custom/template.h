@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,13 @@ namespace crmsync::custom {
 namespace internal {
 struct TemplatePart;
 }  // namespace internal
+
+// Where a template's names are looked up without copying anything: a path whose first name is
+// one of roots starts there; any other path starts in members (a record's fields), when given.
+struct TemplateScope {
+  std::vector<std::pair<std::string_view, const nlohmann::json*>> roots;
+  const nlohmann::json* members = nullptr;
+};
 
 // A compiled template. Cheap to copy; thread-safe.
 class Template {
@@ -38,7 +46,11 @@ class Template {
   // Renders the template with names resolved in context (a JSON object). A missing value
   // without default() gives INVALID_INPUT: "{{ response.data.id }}: response.data.id matched
   // nothing".
-  Result<std::string> render(const nlohmann::json& context) const;
+  Result<std::string> render(const nlohmann::json& context) const {
+    return render(TemplateScope{{}, &context});
+  }
+  // The same with names resolved in scope.
+  Result<std::string> render(const TemplateScope& scope) const;
 
   // The template text as given to compile().
   const std::string& text() const noexcept { return text_; }

@@ -471,6 +471,75 @@ TEST_CASE("map_response maps a sample body offline, as the sandbox shows it") {
   CHECK(refused.error().message == "INVALID_INPUT: the response is not JSON");
 }
 
+TEST_CASE(
+    "a hostile sample (deep nesting, a huge array, a 50 MB string) is refused or mapped, fast") {
+  LoadedConnector loaded(CRMSYNC_PLUGIN_DIR, "custom");
+  HarnessHostServices services;
+  const json settings = {{"request", {{"url", "http://127.0.0.1:9/unused"}}},
+                         {"records", "$.data[*]"},
+                         {"mapping",
+                          {{"external_id", "$.id"},
+                           {"amount", "$.total"},
+                           {"occurred_at", "$.created_at"},
+                           {"customer_phone", "{{ client.phone }}"},
+                           {"description", "{{ response.shop }}"}}}};
+  auto instance = loaded.open(services, settings.dump());
+
+  // 100,000 levels of arrays: refused before anything recurses over them.
+  Collected deep;
+  const std::string nested =
+      R"({"data": )" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  auto refused = instance->map_response(nested, deep);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message == "INVALID_INPUT: the response nests deeper than 512 levels");
+  CHECK(deep.objects() == 0);
+  // Brackets inside strings are text, not nesting.
+  Collected bracketed;
+  REQUIRE(
+      instance
+          ->map_response(R"({"shop": ")" + std::string(1000, '[') + R"(", "data": []})", bracketed)
+          .ok());
+
+  // 50,000 records: each maps once; none copies the whole response (that was quadratic).
+  constexpr int kRecords = 50'000;
+  json many = {{"shop", "Миндаль"}, {"data", json::array()}};
+  for (int i = 1; i <= kRecords; ++i) {
+    many["data"].push_back({{"id", i},
+                            {"total", "100.00"},
+                            {"created_at", "2025-11-17T14:30:00+03:00"},
+                            {"client", {{"phone", "+79123456789"}}}});
+  }
+  Collected huge;
+  REQUIRE(instance->map_response(many.dump(), huge).ok());
+  CHECK(huge.sales.size() == kRecords);
+  CHECK(huge.transactions.back().description == "Миндаль");
+
+  // A 50 MB amount without a digit: the record fails with the value clipped in the message, not
+  // copied into it.
+  const std::string giant(50u << 20, '7');
+  Collected clipped;
+  const json one = {{"shop", "Миндаль"},
+                    {"data",
+                     {{{"id", 1},
+                       {"total", std::string(50u << 20, 'x')},
+                       {"created_at", "2025-11-17T14:30:00+03:00"},
+                       {"client", {{"phone", "+79123456789"}}}}}}};
+  REQUIRE(instance->map_response(one.dump(), clipped).ok());
+  REQUIRE(clipped.failed.size() == 1);
+  INFO(clipped.failed.front().substr(0, 400));
+  CHECK(clipped.failed.front().size() < 300);
+  CHECK(clipped.failed.front().find("(52428800 bytes), which is not an amount") !=
+        std::string::npos);
+  // All digits: normalization refuses it as an amount out of range, quickly.
+  Collected overflow;
+  json digits = one;
+  digits["data"][0]["total"] = giant;
+  REQUIRE(instance->map_response(digits.dump(), overflow).ok());
+  CHECK(overflow.sales.empty());
+  REQUIRE(overflow.failed.size() == 1);
+  CHECK(overflow.failed.front().size() < 300);
+}
+
 TEST_CASE("push_bonus sends the configured request once per idempotency key") {
   SimProcess sim({"--records", "3"});
   LoadedConnector loaded(CRMSYNC_PLUGIN_DIR, "custom");

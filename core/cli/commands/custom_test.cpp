@@ -71,7 +71,7 @@ int run(const Cli& cli, const Options& options) {
     return sandbox::map_sample(**instance, *target, body.str());
   }();
   if (!report) return report_failure(report.error().message);
-  for (const auto& line : report->lines) std::printf("%s\n", line.dump().c_str());
+  std::fputs(report->to_text().c_str(), stdout);
   std::printf("%s %lld sales, %lld not sales, %lld errors\n", report->passed() ? "✅" : "❌",
               static_cast<long long>(report->ok), static_cast<long long>(report->skipped),
               static_cast<long long>(report->errors));

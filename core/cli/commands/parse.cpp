@@ -74,7 +74,7 @@ int run(const Cli& cli, const Options& options) {
     return sandbox::map_webhook(**instance, *target, request);
   }();
   if (!mapped) return report_failure(options.file + ": " + mapped.error().message);
-  for (const auto& line : mapped->lines) std::printf("%s\n", line.dump().c_str());
+  std::fputs(mapped->to_text().c_str(), stdout);
   return kExitOk;
 }
 
