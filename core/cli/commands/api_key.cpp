@@ -9,7 +9,7 @@
 #include "cli/runtime.h"
 
 namespace crmsync::cli {
-namespace {
+namespace api_key_command {
 
 struct Options {
   std::string role;
@@ -52,9 +52,10 @@ int remove(const Cli& cli, const std::string& id) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace api_key_command
 
 void register_api_key(Cli& cli) {
+  using namespace api_key_command;
   auto options = std::make_shared<Options>();
   auto create_command = std::make_shared<CLI::App*>(nullptr);
   CLI::App* keys =

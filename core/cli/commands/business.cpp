@@ -8,7 +8,7 @@
 #include "cli/runtime.h"
 
 namespace crmsync::cli {
-namespace {
+namespace business_command {
 
 int add(const Cli& cli, const store::Business& business) {
   if (const auto errors = admin::business_errors(business); !errors.empty()) {
@@ -55,9 +55,10 @@ int list(const Cli& cli, bool json) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace business_command
 
 void register_business(Cli& cli) {
+  using namespace business_command;
   auto added = std::make_shared<store::Business>();
   auto json = std::make_shared<bool>(false);
   auto add_command = std::make_shared<CLI::App*>(nullptr);

@@ -12,7 +12,7 @@
 #include "sandbox/sandbox.h"
 
 namespace crmsync::cli {
-namespace {
+namespace custom_test_command {
 
 struct Options {
   std::string integration_id;
@@ -78,9 +78,10 @@ int run(const Cli& cli, const Options& options) {
   return report->passed() ? kExitOk : kExitFailure;
 }
 
-}  // namespace
+}  // namespace custom_test_command
 
 void register_custom_test(Cli& cli) {
+  using namespace custom_test_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command(
       "custom-test",

@@ -24,7 +24,7 @@
 extern char** environ;
 
 namespace crmsync::cli {
-namespace {
+namespace demo_command {
 
 struct Options {
   int seconds = 20;
@@ -203,9 +203,10 @@ int run(const Options& options) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace demo_command
 
 void register_demo(Cli& cli) {
+  using namespace demo_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command("demo", "Sync simulated CRMs for a while and show the result",
                                       [options] { return run(*options); });

@@ -15,7 +15,7 @@
 #include "imports/csv_import.h"
 
 namespace crmsync::cli {
-namespace {
+namespace import_csv_command {
 
 struct Options {
   std::string file;
@@ -77,47 +77,48 @@ int run(const Cli& cli, const Options& options) {
     return report_failure(business.error().message);
   }
   Progress progress(std::filesystem::file_size(file, ec));
-  imports::CsvImportOptions import;
-  import.file = file;
-  import.connector = std::filesystem::path(config->plugins.dir) / "csv.so";
-  import.max_bytes = static_cast<uint64_t>(options.max_mb * 1024 * 1024);
-  import.owner = "import-csv-" + std::to_string(getpid());
-  import.now = now;
-  import.on_progress = [&](const pipeline::Totals& totals, uint64_t bytes_read) {
+  imports::CsvImportOptions job;
+  job.file = file;
+  job.connector = std::filesystem::path(config->plugins.dir) / "csv.so";
+  job.max_bytes = static_cast<uint64_t>(options.max_mb * 1024 * 1024);
+  job.owner = "import-csv-" + std::to_string(getpid());
+  job.now = now;
+  job.on_progress = [&](const pipeline::Totals& totals, uint64_t bytes_read) {
     progress.update(totals, bytes_read);
-};
-auto imported = imports::import_csv(store, business->id, import);
-progress.finish();
-if (!imported) return report_failure(imported.error().message);
+  };
+  auto imported = imports::import_csv(store, business->id, job);
+  progress.finish();
+  if (!imported) return report_failure(imported.error().message);
 
-const pipeline::Totals& totals = imported->totals;
-std::string report_path;
-if (totals.failed > 0) {
-  std::filesystem::path path = options.errors_file.empty()
-                                   ? std::filesystem::path(file.string() + ".errors.txt")
-                                   : std::filesystem::path(options.errors_file);
-  auto written = imports::write_error_report(path, imported->errors, totals.failed);
-  if (!written) return report_failure(written.error().message);
-  report_path = path.string();
+  const pipeline::Totals& totals = imported->totals;
+  std::string report_path;
+  if (totals.failed > 0) {
+    std::filesystem::path path = options.errors_file.empty()
+                                     ? std::filesystem::path(file.string() + ".errors.txt")
+                                     : std::filesystem::path(options.errors_file);
+    auto written = imports::write_error_report(path, imported->errors, totals.failed);
+    if (!written) return report_failure(written.error().message);
+    report_path = path.string();
+  }
+
+  if (options.json) {
+    nlohmann::json result = {{"rows", totals.fetched},
+                             {"imported", totals.inserted},
+                             {"errors", totals.failed},
+                             {"duplicates", totals.duplicates}};
+    if (!report_path.empty()) result["error_report"] = report_path;
+    std::printf("%s\n", result.dump().c_str());
+  } else {
+    std::printf("%s\n", imported->summary.c_str());
+    if (!report_path.empty()) std::printf("Error report: %s\n", report_path.c_str());
+  }
+  return kExitOk;
 }
 
-if (options.json) {
-  nlohmann::json result = {{"rows", totals.fetched},
-                           {"imported", totals.inserted},
-                           {"errors", totals.failed},
-                           {"duplicates", totals.duplicates}};
-  if (!report_path.empty()) result["error_report"] = report_path;
-  std::printf("%s\n", result.dump().c_str());
-} else {
-  std::printf("%s\n", imported->summary.c_str());
-  if (!report_path.empty()) std::printf("Error report: %s\n", report_path.c_str());
-}
-return kExitOk;
-}  // namespace
-
-}  // namespace crmsync::cli
+}  // namespace import_csv_command
 
 void register_import_csv(Cli& cli) {
+  using namespace import_csv_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command("import-csv", "Import sales from a CSV file",
                                       [&cli, options] { return run(cli, *options); });

@@ -9,7 +9,7 @@
 #include "crypto/crypto.h"
 
 namespace crmsync::cli {
-namespace {
+namespace keys_command {
 
 struct Options {
   std::string new_key_file;
@@ -45,9 +45,10 @@ int rotate(const Cli& cli, const Options& options) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace keys_command
 
 void register_keys(Cli& cli) {
+  using namespace keys_command;
   auto options = std::make_shared<Options>();
   CLI::App* keys = cli.add_command("keys", "Master keys of stored credentials",
                                    [&cli, options] { return rotate(cli, *options); });

@@ -9,7 +9,7 @@
 #include "cli/runtime.h"
 
 namespace crmsync::cli {
-namespace {
+namespace logs_command {
 
 struct Options {
   std::string integration_id;
@@ -62,9 +62,10 @@ int run(const Cli& cli, const Options& options) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace logs_command
 
 void register_logs(Cli& cli) {
+  using namespace logs_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command("logs", "An integration's log lines, newest first",
                                       [&cli, options] { return run(cli, *options); });

@@ -23,7 +23,7 @@
 #include "sandbox/sandbox.h"
 
 namespace crmsync::cli {
-namespace {
+namespace parse_command {
 
 struct Options {
   std::string connector;
@@ -78,9 +78,10 @@ int run(const Cli& cli, const Options& options) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace parse_command
 
 void register_parse(Cli& cli) {
+  using namespace parse_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command(
       "parse",

@@ -8,7 +8,7 @@
 #include "plugin_host/plugin_host.h"
 
 namespace crmsync::cli {
-namespace {
+namespace plugin_check_command {
 
 struct Options {
   std::string path;
@@ -41,9 +41,10 @@ int run(const Options& options) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace plugin_check_command
 
 void register_plugin_check(Cli& cli) {
+  using namespace plugin_check_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command(
       "plugin-check",

@@ -8,7 +8,7 @@
 #include "plugin_host/plugin_host.h"
 
 namespace crmsync::cli {
-namespace {
+namespace plugins_command {
 
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
@@ -63,9 +63,10 @@ int run(const Cli& cli, bool json) {
   return status;
 }
 
-}  // namespace
+}  // namespace plugins_command
 
 void register_plugins(Cli& cli) {
+  using namespace plugins_command;
   auto json = std::make_shared<bool>(false);
   CLI::App* command =
       cli.add_command("plugins",

@@ -27,7 +27,7 @@
 #include "webhooks/receiver.h"
 
 namespace crmsync::cli {
-namespace {
+namespace serve_command {
 
 struct Options {
   double stop_after_seconds = 0;
@@ -224,9 +224,10 @@ int run(const Cli& cli, const Options& options) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace serve_command
 
 void register_serve(Cli& cli) {
+  using namespace serve_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command("serve", "Run scheduled syncs until SIGTERM or SIGINT",
                                       [&cli, options] { return run(cli, *options); });

@@ -9,7 +9,7 @@
 #include "cli/runtime.h"
 
 namespace crmsync::cli {
-namespace {
+namespace stats_command {
 
 struct Options {
   std::string integration_id;
@@ -66,9 +66,10 @@ int run(const Cli& cli, const Options& options) {
   return kExitOk;
 }
 
-}  // namespace
+}  // namespace stats_command
 
 void register_stats(Cli& cli) {
+  using namespace stats_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command("stats", "An integration's statistics over 30 days",
                                       [&cli, options] { return run(cli, *options); });

@@ -8,7 +8,7 @@
 #include "cli/host.h"
 
 namespace crmsync::cli {
-namespace {
+namespace sync_command {
 
 struct Options {
   std::string integration;
@@ -50,9 +50,10 @@ int run(const Cli& cli, const Options& options) {
   return report->status == store::RunStatus::success ? kExitOk : kExitFailure;
 }
 
-}  // namespace
+}  // namespace sync_command
 
 void register_sync(Cli& cli) {
+  using namespace sync_command;
   auto options = std::make_shared<Options>();
   CLI::App* command = cli.add_command("sync", "Run one sync of an integration now",
                                       [&cli, options] { return run(cli, *options); });

@@ -12,7 +12,7 @@
 #include <set>
 
 namespace crmsync::sim {
-namespace {
+namespace amocrm_provider {
 
 using std::chrono::seconds;
 
@@ -872,10 +872,10 @@ void Amocrm::routes(Routes& routes) {
   }
 }
 
-}  // namespace
+}  // namespace amocrm_provider
 
 std::unique_ptr<Provider> make_amocrm() {
-  return std::make_unique<Amocrm>();
+  return std::make_unique<amocrm_provider::Amocrm>();
 }
 
 }  // namespace crmsync::sim

@@ -12,7 +12,7 @@
 #include <set>
 
 namespace crmsync::sim {
-namespace {
+namespace generic_provider {
 
 using std::chrono::hours;
 using std::chrono::seconds;
@@ -480,10 +480,10 @@ class Generic final : public Provider {
   Json bonuses_ = Json::array();
 };
 
-}  // namespace
+}  // namespace generic_provider
 
 std::unique_ptr<Provider> make_generic() {
-  return std::make_unique<Generic>();
+  return std::make_unique<generic_provider::Generic>();
 }
 
 }  // namespace crmsync::sim

@@ -10,7 +10,7 @@
 #include <cstdio>
 
 namespace crmsync::sim {
-namespace {
+namespace iiko_provider {
 
 using std::chrono::seconds;
 
@@ -653,10 +653,10 @@ void Iiko::routes(Routes& routes) {
              });
 }
 
-}  // namespace
+}  // namespace iiko_provider
 
 std::unique_ptr<Provider> make_iiko() {
-  return std::make_unique<Iiko>();
+  return std::make_unique<iiko_provider::Iiko>();
 }
 
 }  // namespace crmsync::sim

@@ -12,7 +12,7 @@
 #include <cstdio>
 
 namespace crmsync::sim {
-namespace {
+namespace onec_provider {
 
 using std::chrono::hours;
 using std::chrono::seconds;
@@ -586,10 +586,10 @@ void Onec::routes(Routes& routes) {
              });
 }
 
-}  // namespace
+}  // namespace onec_provider
 
 std::unique_ptr<Provider> make_onec() {
-  return std::make_unique<Onec>();
+  return std::make_unique<onec_provider::Onec>();
 }
 
 }  // namespace crmsync::sim

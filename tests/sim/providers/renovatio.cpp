@@ -12,7 +12,7 @@
 #include <cstdio>
 
 namespace crmsync::sim {
-namespace {
+namespace renovatio_provider {
 
 using std::chrono::hours;
 using std::chrono::minutes;
@@ -381,10 +381,10 @@ void Renovatio::routes(Routes& routes) {
              [this](const SimRequest& request) { return call(request); });
 }
 
-}  // namespace
+}  // namespace renovatio_provider
 
 std::unique_ptr<Provider> make_renovatio() {
-  return std::make_unique<Renovatio>();
+  return std::make_unique<renovatio_provider::Renovatio>();
 }
 
 }  // namespace crmsync::sim

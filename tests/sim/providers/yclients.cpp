@@ -10,7 +10,7 @@
 #include <cstdio>
 
 namespace crmsync::sim {
-namespace {
+namespace yclients_provider {
 
 using std::chrono::hours;
 using std::chrono::minutes;
@@ -808,10 +808,10 @@ void Yclients::routes(Routes& routes) {
              [this](const SimRequest& request) { return manual_transaction(request); });
 }
 
-}  // namespace
+}  // namespace yclients_provider
 
 std::unique_ptr<Provider> make_yclients() {
-  return std::make_unique<Yclients>();
+  return std::make_unique<yclients_provider::Yclients>();
 }
 
 }  // namespace crmsync::sim
