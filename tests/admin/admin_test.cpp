@@ -475,6 +475,20 @@ TEST_CASE_TEMPLATE(
   CHECK(tried.body["records"][0]["phone_e164"] == "+79123456789");
   CHECK(tried.body["records"][0]["occurred_at"] == "2025-11-17T11:30:00Z");
 
+  // A sample of more records than a report shows: every record counted, the first 1000 listed.
+  json many = json::array();
+  for (int i = 1; i <= 1005; ++i) {
+    json record = sample[0];
+    record["id"] = i;
+    many.push_back(record);
+  }
+  const Answer long_report = host.post(
+      sandbox, host.owner_key, {{"settings", custom_settings(host.sim)}, {"sample", many.dump()}});
+  REQUIRE(long_report.status == 200);
+  CHECK(long_report.body["ok"] == 1005);
+  CHECK(long_report.body["records"].size() == 1000);
+  CHECK(long_report.body["records_omitted"] == 5);
+
   // A path that matches nothing: the record's error names the field and the path.
   json wrong = custom_settings(host.sim);
   wrong["mapping"]["amount"] = "$.sum";
