@@ -8,6 +8,7 @@
 
 #include "base/result.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace crmsync::store::internal {
@@ -173,8 +175,43 @@ class Pool {
   std::vector<std::unique_ptr<Connection>> idle_;
 };
 
-// Opens a SQLite connection on path in WAL mode with foreign keys and a busy timeout.
-Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, int busy_timeout_ms);
+// Copies a SQLite database's write-ahead log back into the database file on a thread of its own.
+// SQLite's automatic checkpoint runs inside the commit that crosses the threshold, so that one
+// writer waits for the copy and its fsyncs (milliseconds to seconds): a webhook acknowledgement
+// or a lease renewal behind it would wait as long. Connections opened with a checkpointer leave
+// the copy to it. Thread-safe.
+class SqliteCheckpointer {
+ public:
+  // Starts the thread; it opens its own connection on path at the first checkpoint.
+  explicit SqliteCheckpointer(std::string path);
+  // Stops and joins the thread (a checkpoint in progress finishes first).
+  ~SqliteCheckpointer();
+  SqliteCheckpointer(const SqliteCheckpointer&) = delete;
+  SqliteCheckpointer& operator=(const SqliteCheckpointer&) = delete;
+
+  // A commit left wal_pages frames in the log: asks for a checkpoint once that is worth it.
+  // Never blocks (called from SQLite's commit hook).
+  void committed(int wal_pages);
+  // Checkpoints completed so far.
+  uint64_t checkpoints() const noexcept { return checkpoints_; }
+
+ private:
+  void loop();
+
+  std::string path_;
+  std::mutex mutex_;
+  std::condition_variable wanted_;
+  bool requested_ = false;
+  bool stopping_ = false;
+  std::atomic<uint64_t> checkpoints_{0};
+  std::thread thread_;
+};
+
+// Opens a SQLite connection on path in WAL mode with foreign keys and a busy timeout. With a
+// checkpointer, the connection's commits hand the log's checkpoints to it.
+Result<std::unique_ptr<Connection>> open_sqlite(
+    const std::string& path, int busy_timeout_ms,
+    std::shared_ptr<SqliteCheckpointer> checkpointer = nullptr);
 
 // Opens a PostgreSQL connection from a conninfo string or URL.
 Result<std::unique_ptr<Connection>> open_postgres(const std::string& conninfo);

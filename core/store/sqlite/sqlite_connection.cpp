@@ -1,6 +1,7 @@
 // The SQLite driver: one sqlite3 handle in WAL mode with a cache of prepared statements.
 #include "store/db.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -57,11 +58,20 @@ struct BusyWait {
   }
 };
 
+// Passes each commit's log size to the checkpointer. Replacing SQLite's own hook (the automatic
+// checkpoint) is what moves the copy off the committing thread.
+int on_wal_commit(void* checkpointer, sqlite3*, const char*, int wal_pages) {
+  static_cast<SqliteCheckpointer*>(checkpointer)->committed(wal_pages);
+  return SQLITE_OK;
+}
+
 class SqliteConnection final : public Connection {
  public:
-  SqliteConnection(sqlite3* db, std::chrono::milliseconds busy_timeout)
-      : db_(db), busy_{busy_timeout, {}} {
+  SqliteConnection(sqlite3* db, std::chrono::milliseconds busy_timeout,
+                   std::shared_ptr<SqliteCheckpointer> checkpointer)
+      : db_(db), busy_{busy_timeout, {}}, checkpointer_(std::move(checkpointer)) {
     sqlite3_busy_handler(db_, &BusyWait::handler, &busy_);
+    if (checkpointer_) sqlite3_wal_hook(db_, &on_wal_commit, checkpointer_.get());
   }
   ~SqliteConnection() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
@@ -202,11 +212,67 @@ class SqliteConnection final : public Connection {
   sqlite3* db_;
   BusyWait busy_;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  std::shared_ptr<SqliteCheckpointer> checkpointer_;
 };
+
+// SQLite's own threshold for its automatic checkpoint (about 4 MB of log at 4 KiB pages).
+constexpr int kCheckpointPages = 1000;
 
 }  // namespace
 
-Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, int busy_timeout_ms) {
+SqliteCheckpointer::SqliteCheckpointer(std::string path)
+    : path_(std::move(path)), thread_([this] { loop(); }) {}
+
+SqliteCheckpointer::~SqliteCheckpointer() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wanted_.notify_one();
+  thread_.join();
+}
+
+void SqliteCheckpointer::committed(int wal_pages) {
+  if (wal_pages < kCheckpointPages) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (requested_) return;
+    requested_ = true;
+  }
+  wanted_.notify_one();
+}
+
+void SqliteCheckpointer::loop() {
+  pthread_setname_np(pthread_self(), "crmsync-ckpt");
+  sqlite3* db = nullptr;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wanted_.wait(lock, [this] { return stopping_ || requested_; });
+      if (stopping_) break;
+      requested_ = false;
+    }
+    if (db == nullptr &&
+        sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+            SQLITE_OK) {
+      // The writers' next commits ask again; until then the log grows, nothing is lost.
+      sqlite3_close_v2(db);
+      db = nullptr;
+      continue;
+    }
+    // PASSIVE copies what no reader still needs without taking the write lock, so writers go on
+    // committing meanwhile. A busy result (another process checkpointing) is retried at the
+    // next request.
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
+        SQLITE_OK) {
+      ++checkpoints_;
+    }
+  }
+  sqlite3_close_v2(db);
+}
+
+Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, int busy_timeout_ms,
+                                                std::shared_ptr<SqliteCheckpointer> checkpointer) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -230,8 +296,8 @@ Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, int bus
     sqlite3_close_v2(db);
     return fail(error_code(wal_rc), "sqlite: cannot switch " + path + " to WAL: " + message);
   }
-  auto connection =
-      std::make_unique<SqliteConnection>(db, std::chrono::milliseconds(busy_timeout_ms));
+  auto connection = std::make_unique<SqliteConnection>(
+      db, std::chrono::milliseconds(busy_timeout_ms), std::move(checkpointer));
   // NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
   // last commits, never corrupt the file. A 32 MiB page cache (the default is 2 MiB) keeps a
   // batch of thousands of rows and its indexes in memory until commit instead of spilling.
