@@ -1,6 +1,7 @@
 // The webhook receiver and the inbox workers (see receiver.h).
 #include "webhooks/receiver.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -124,7 +125,7 @@ void Receiver::handle(server::Request&& request, server::Reply reply) {
   if (!verdict.ok) {
     ++unauthorized_;
     log(CRMSYNC_LOG_WARNING, "webhooks: refused a request for integration " + integration_id +
-                              " from " + request.remote_address + ": " + verdict.reason);
+                                 " from " + request.remote_address + ": " + verdict.reason);
     return reply(status_json(401, R"({"error":"unauthorized"})"));
   }
   Pending pending;
@@ -147,6 +148,7 @@ void Receiver::handle(server::Request&& request, server::Reply reply) {
 }
 
 void Receiver::commit_loop() {
+  pthread_setname_np(pthread_self(), "crmsync-commit");
   std::vector<Pending> batch;
   std::vector<store::InboxItem> items;
   for (;;) {
@@ -230,6 +232,7 @@ void InboxWorkers::loop() {
   // Acknowledging is what providers wait for; mapping can lag a burst and catch up. On Linux a
   // thread has its own nice value, so under load the receiver's threads get the cores first.
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+  pthread_setname_np(pthread_self(), "crmsync-inbox");
   uint64_t seen = 0;
   for (;;) {
     {
