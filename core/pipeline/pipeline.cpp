@@ -226,6 +226,7 @@ class Ingest::Collector : public plugin_host::RecordSink {
 Ingest::Ingest(store::Store& store, Target target, std::optional<int64_t> run_id, Options options)
     : store_(store), target_(std::move(target)), run_id_(run_id), options_(std::move(options)) {
   if (!options_.now) options_.now = system_now;
+  reset(pending_);
 }
 
 Result<void> Ingest::record_failure(store::Batch& batch, std::string where, std::string reason,
@@ -258,6 +259,8 @@ void Ingest::reset(store::Batch& batch) {
   batch.increments = {};
   batch.cursor.reset();
   batch.now = options_.now();
+  batch.inbox_done.clear();
+  batch.lease_owner.clear();
 }
 
 Result<void> Ingest::commit(const store::Batch& batch) {
@@ -273,13 +276,39 @@ Result<void> Ingest::commit(const store::Batch& batch) {
 
 Result<std::vector<std::string>> Ingest::ingest_call(
     const std::function<Result<void>(plugin_host::RecordSink&)>& call) {
-  store::Batch batch;
-  reset(batch);
-  Collector collector(*this, batch);
-  if (auto called = call(collector); !called) return called.error();
-  if (auto committed = commit(batch); !committed) return committed.error();
-  if (options_.on_batch) options_.on_batch(totals_, "");
+  auto named = add_call(call);
+  if (!named) return named.error();
+  if (auto committed = commit_pending(); !committed) return committed.error();
+  return named;
+}
+
+Result<std::vector<std::string>> Ingest::add_call(
+    const std::function<Result<void>(plugin_host::RecordSink&)>& call) {
+  const size_t transactions = pending_.transactions.size();
+  const size_t logs = pending_.logs.size();
+  const store::RunIncrements increments = pending_.increments;
+  const int logged_failures = logged_failures_;
+  const size_t errors = errors_.size();
+  Collector collector(*this, pending_);
+  if (auto called = call(collector); !called) {
+    pending_.transactions.resize(transactions);
+    pending_.logs.resize(logs);
+    pending_.increments = increments;
+    logged_failures_ = logged_failures;
+    errors_.resize(errors);
+    return called.error();
+  }
   return std::move(collector.refetch());
+}
+
+Result<void> Ingest::commit_pending(std::vector<int64_t> inbox_done, std::string lease_owner) {
+  pending_.inbox_done = std::move(inbox_done);
+  pending_.lease_owner = std::move(lease_owner);
+  auto committed = commit(pending_);
+  reset(pending_);
+  if (!committed) return committed.error();
+  if (options_.on_batch) options_.on_batch(totals_, "");
+  return {};
 }
 
 Result<Ingest::Fetched> Ingest::fetch_batch(plugin_host::Instance& instance,

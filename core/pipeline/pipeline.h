@@ -95,10 +95,21 @@ class Ingest {
   Result<std::string> run(plugin_host::Instance& instance, std::string cursor);
 
   // Ingests what one connector call delivers outside the fetch loop (fetch_object,
-  // parse_webhook) as one batch, without moving the cursor. Returns the object ids the call
-  // asked to re-read (a webhook that only names its objects).
+  // parse_webhook) as one batch, without moving the cursor: add_call, then commit_pending.
+  // Returns the object ids the call asked to re-read (a webhook that only names its objects).
   Result<std::vector<std::string>> ingest_call(
       const std::function<Result<void>(plugin_host::RecordSink&)>& call);
+
+  // Adds what one connector call delivers to the pending batch, which gathers several calls
+  // (a group of webhooks) into one commit. A call that fails leaves the batch as it found it:
+  // its records, log lines and counts are taken out again, the other calls' stay. Returns the
+  // object ids the call asked to re-read.
+  Result<std::vector<std::string>> add_call(
+      const std::function<Result<void>(plugin_host::RecordSink&)>& call);
+
+  // Commits the pending batch in one store transaction, with the inbox items to mark done in it
+  // (leased to lease_owner; a lost lease stores nothing), and starts a new one either way.
+  Result<void> commit_pending(std::vector<int64_t> inbox_done = {}, std::string lease_owner = {});
 
   // Counters so far.
   const Totals& totals() const noexcept;
@@ -139,6 +150,7 @@ class Ingest {
   std::vector<ItemError> errors_;
   int logged_failures_ = 0;
   int logged_duplicates_ = 0;
+  store::Batch pending_;  // what add_call gathered since the last commit_pending
 };
 
 }  // namespace crmsync::pipeline

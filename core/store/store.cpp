@@ -571,6 +571,17 @@ class SqlStore final : public Store {
     if (batch.business_id.empty() || batch.integration_id.empty()) {
       return fail(CRMSYNC_E_INVALID_INPUT, "a batch needs a business and an integration");
     }
+    if (!batch.inbox_done.empty()) {
+      if (batch.lease_owner.empty()) {
+        return fail(CRMSYNC_E_INVALID_INPUT,
+                    "a batch that completes inbox items needs their owner");
+      }
+      std::vector<int64_t> ids = batch.inbox_done;
+      std::sort(ids.begin(), ids.end());
+      if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
+        return fail(CRMSYNC_E_INVALID_INPUT, "a batch completes an inbox item twice");
+      }
+    }
     const size_t n = batch.transactions.size();
     for (size_t i = 0; i < n; ++i) {
       const NormalizedTransaction& t = batch.transactions[i];
@@ -583,6 +594,10 @@ class SqlStore final : public Store {
       }
     }
     return in_transaction([&](Connection& c) -> Result<BatchResult> {
+      // First, so that a lost lease costs no inserts before the rollback.
+      if (auto ok = complete_inbox(c, batch.inbox_done, batch.lease_owner); !ok) {
+        return ok.error();
+      }
       BatchResult out;
       out.outcomes.assign(n, Outcome::duplicate);
       std::vector<int64_t> new_ids;
@@ -1282,6 +1297,35 @@ class SqlStore final : public Store {
     auto items = map_rows(*rows, from);
     std::sort(items.begin(), items.end(), [](const T& a, const T& b) { return a.id < b.id; });
     return items;
+  }
+
+  // Marks the inbox items done that are leased to owner, with one statement whatever their
+  // number: the ids are one parameter (a JSON array read by json_each on SQLite, an array on
+  // PostgreSQL), so it is prepared once. CONFLICT when any of them is not leased to owner.
+  Result<void> complete_inbox(Connection& c, std::span<const int64_t> ids,
+                              const std::string& owner) {
+    if (ids.empty()) return {};
+    std::string list;
+    for (const int64_t id : ids) {
+      if (!list.empty()) list.push_back(',');
+      list += std::to_string(id);
+    }
+    list = postgres() ? "{" + list + "}" : "[" + list + "]";
+    auto done = c.run(std::string("UPDATE webhook_inbox SET status = 'done', lease_owner = NULL, "
+                                  "lease_until = NULL WHERE ") +
+                          (postgres() ? "id = ANY(CAST($1 AS BIGINT[]))"
+                                      : "id IN (SELECT value FROM json_each($1))") +
+                          " AND lease_owner = $2 AND status = 'pending'",
+                      {list, owner});
+    if (!done) return done.error();
+    if (done->affected != static_cast<int64_t>(ids.size())) {
+      return fail(CRMSYNC_E_CONFLICT,
+                  std::to_string(static_cast<int64_t>(ids.size()) - done->affected) + " of the " +
+                      std::to_string(ids.size()) +
+                      " webhook_inbox items of the batch are not leased to this owner (lease "
+                      "lost or finished)");
+    }
+    return {};
   }
 
   // The transaction.created events of the sales a batch inserted (ids in insertion order).

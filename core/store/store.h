@@ -165,6 +165,11 @@ struct Batch {
   RunIncrements increments;
   std::optional<std::string> cursor;  // the integration's next cursor, when it advances
   Timestamp now{};
+  // Received webhooks (webhook_inbox ids) whose sales these are: marked done in the same
+  // transaction, so a crash cannot leave a stored sale with its webhook pending. They must be
+  // leased to lease_owner; when one is not, nothing of the batch is stored (CONFLICT).
+  std::vector<int64_t> inbox_done;
+  std::string lease_owner;
 };
 
 // What happened to one transaction of a batch.
@@ -386,7 +391,8 @@ class Store {
 
   // Ingest: inserts the batch's transactions idempotently (UNIQUE(business_id, external_id)),
   // matches users by phone, writes a transaction.created outbox event per new transaction,
-  // appends the logs, adds the run's counters and advances the cursor, all in one transaction.
+  // appends the logs, adds the run's counters, advances the cursor and completes the batch's
+  // inbox items (one UPDATE for them all), all in one transaction.
   virtual Result<BatchResult> commit_batch(const Batch& batch) = 0;
   // The integration's cursor; empty before the first committed batch.
   virtual Result<std::string> get_cursor(const std::string& integration_id) = 0;

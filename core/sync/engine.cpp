@@ -2,6 +2,7 @@
 #include "sync/engine.h"
 
 #include <cctype>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -304,68 +305,121 @@ Result<pipeline::Totals> Engine::refetch(const std::string& integration_id,
   return done;
 }
 
-Result<pipeline::Totals> Engine::ingest_webhook(const std::string& integration_id,
-                                                const plugin_host::WebhookRequest& request) {
-  auto loaded = load(integration_id);
-  if (!loaded) return loaded.error();
-  const store::Integration& integration = loaded->integration;
-  const store::Business& business = loaded->business;
-  auto target = pipeline::make_target(business, integration);
+Result<Engine::Opened> Engine::open_ingest(const Loaded& loaded) {
+  auto target = pipeline::make_target(loaded.business, loaded.integration);
   if (!target) return target.error();
-  auto instance = open_instance(integration, business);
+  auto instance = open_instance(loaded.integration, loaded.business);
   if (!instance) return instance.error();
-  pipeline::Options ingest_options;
-  ingest_options.now = options_.now;
-  pipeline::Ingest ingest(store_, std::move(*target), std::nullopt, std::move(ingest_options));
-  auto named = ingest.ingest_call(
-      [&](plugin_host::RecordSink& sink) { return (*instance)->parse_webhook(request, sink); });
+  return Opened{std::move(*target), std::move(*instance)};
+}
+
+Result<void> Engine::map_webhook(const store::Integration& integration,
+                                 plugin_host::Instance& instance, pipeline::Ingest& ingest,
+                                 const plugin_host::WebhookRequest& request) {
+  auto named = ingest.add_call(
+      [&](plugin_host::RecordSink& sink) { return instance.parse_webhook(request, sink); });
   if (!named) return named.error();
   for (const std::string& object_id : *named) {
-    auto read = ingest.ingest_call(
-        [&](plugin_host::RecordSink& sink) { return (*instance)->fetch_object(object_id, sink); });
+    auto read = ingest.add_call(
+        [&](plugin_host::RecordSink& sink) { return instance.fetch_object(object_id, sink); });
     if (read) continue;
     if (auto handled = reread_failed(integration, object_id, read.error()); !handled) {
       return handled.error();
     }
   }
+  return {};
+}
+
+Result<pipeline::Totals> Engine::ingest_webhook(const std::string& integration_id,
+                                                const plugin_host::WebhookRequest& request) {
+  auto loaded = load(integration_id);
+  if (!loaded) return loaded.error();
+  auto opened = open_ingest(*loaded);
+  if (!opened) return opened.error();
+  pipeline::Options ingest_options;
+  ingest_options.now = options_.now;
+  pipeline::Ingest ingest(store_, std::move(opened->target), std::nullopt,
+                          std::move(ingest_options));
+  if (auto mapped = map_webhook(loaded->integration, *opened->instance, ingest, request); !mapped) {
+    return mapped.error();
+  }
+  if (auto committed = ingest.commit_pending(); !committed) return committed.error();
   return ingest.totals();
+}
+
+namespace {
+
+// A stored webhook as the connector receives it: its saved headers (content-type among them)
+// and body.
+plugin_host::WebhookRequest webhook_request(const store::InboxItem& item) {
+  plugin_host::WebhookRequest request;
+  const nlohmann::json headers = nlohmann::json::parse(item.headers_json, nullptr, false);
+  if (headers.is_object()) {
+    for (const auto& [name, value] : headers.items()) {
+      if (!value.is_string()) continue;
+      if (name == "content-type") request.content_type = value.get<std::string>();
+      request.headers.emplace_back(name, value.get<std::string>());
+    }
+  }
+  request.body = item.body;
+  return request;
+}
+
+}  // namespace
+
+Result<void> Engine::fail_webhook(const store::InboxItem& item, const Error& error,
+                                  const store::Integration* integration) {
+  // A body the connector cannot read stays unreadable: no point in trying again.
+  store::LeasePolicy policy = options_.retry_policy;
+  if (!CRMSYNC_IS_RETRYABLE(error.code)) policy.max_attempts = 1;
+  auto status =
+      store_.fail_item(store::Queue::inbox, item.id, options_.owner, error.message, policy, now());
+  if (!status) return status.error();
+  if (*status == store::ItemStatus::permanently_failed && integration != nullptr) {
+    log(*integration, store::LogType::error, error_type(error.code),
+        "Webhook #" + std::to_string(item.id) + " permanently_failed: " + error.message, "");
+  }
+  return {};
+}
+
+Result<void> Engine::process_webhooks(const std::string& integration_id,
+                                      std::span<const store::InboxItem* const> items) {
+  auto loaded = load(integration_id);
+  auto opened = loaded ? open_ingest(*loaded) : Result<Opened>(loaded.error());
+  if (!opened) {
+    for (const store::InboxItem* item : items) {
+      if (auto failed =
+              fail_webhook(*item, opened.error(), loaded ? &loaded->integration : nullptr);
+          !failed) {
+        return failed.error();
+      }
+    }
+    return {};
+  }
+  pipeline::Options ingest_options;
+  ingest_options.now = options_.now;
+  pipeline::Ingest ingest(store_, std::move(opened->target), std::nullopt,
+                          std::move(ingest_options));
+  std::vector<int64_t> mapped;
+  for (const store::InboxItem* item : items) {
+    auto done = map_webhook(loaded->integration, *opened->instance, ingest, webhook_request(*item));
+    if (done) {
+      mapped.push_back(item->id);
+    } else if (auto failed = fail_webhook(*item, done.error(), &loaded->integration); !failed) {
+      return failed.error();
+    }
+  }
+  return ingest.commit_pending(std::move(mapped), options_.owner);
 }
 
 Result<int> Engine::process_inbox(int limit) {
   auto items = store_.claim_webhooks(options_.owner, limit, options_.retry_policy, now());
   if (!items) return items.error();
-  for (const store::InboxItem& item : *items) {
-    plugin_host::WebhookRequest request;
-    const nlohmann::json headers = nlohmann::json::parse(item.headers_json, nullptr, false);
-    if (headers.is_object()) {
-      for (const auto& [name, value] : headers.items()) {
-        if (!value.is_string()) continue;
-        if (name == "content-type") request.content_type = value.get<std::string>();
-        request.headers.emplace_back(name, value.get<std::string>());
-      }
-    }
-    request.body = item.body;
-    auto done = ingest_webhook(item.integration_id, request);
-    if (done) {
-      if (auto completed =
-              store_.complete_item(store::Queue::inbox, item.id, options_.owner, now());
-          !completed) {
-        return completed.error();
-      }
-      continue;
-    }
-    // A body the connector cannot read stays unreadable: no point in trying again.
-    store::LeasePolicy policy = options_.retry_policy;
-    if (!CRMSYNC_IS_RETRYABLE(done.error().code)) policy.max_attempts = 1;
-    auto status = store_.fail_item(store::Queue::inbox, item.id, options_.owner,
-                                   done.error().message, policy, now());
-    if (!status) return status.error();
-    if (*status != store::ItemStatus::permanently_failed) continue;
-    if (auto loaded = load(item.integration_id)) {
-      log(loaded->integration, store::LogType::error, error_type(done.error().code),
-          "Webhook #" + std::to_string(item.id) + " permanently_failed: " + done.error().message,
-          "");
-    }
+  // The claim is in id order; each integration's items keep it within their group.
+  std::map<std::string, std::vector<const store::InboxItem*>> groups;
+  for (const store::InboxItem& item : *items) groups[item.integration_id].push_back(&item);
+  for (const auto& [integration_id, group] : groups) {
+    if (auto done = process_webhooks(integration_id, group); !done) return done.error();
   }
   return static_cast<int>(items->size());
 }

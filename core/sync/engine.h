@@ -104,9 +104,12 @@ class Engine {
   // Processes due item-level retries (at most limit); returns how many were handled.
   Result<int> process_retries(int limit);
 
-  // Processes due received webhooks (at most limit) with ingest_webhook. A webhook that cannot
-  // be read (bad body, unknown or disabled integration) fails for good at once with a log line;
-  // a transient failure is retried like other items. Returns how many were handled.
+  // Processes due received webhooks (at most limit) like ingest_webhook, grouped by integration:
+  // each group opens one connector instance and commits its sales in one store transaction that
+  // also marks its webhooks done. A webhook that cannot be read (bad body, unknown or disabled
+  // integration) fails for good at once with a log line, a transient failure is retried like
+  // other items; either way alone, the rest of its group still succeeds. Returns how many were
+  // handled.
   Result<int> process_inbox(int limit);
 
   // The URL the integration's provider must call, public_url/webhooks/<crm_type>/<id>, with
@@ -135,6 +138,23 @@ class Engine {
     store::Business business;
   };
   Result<Loaded> load(const std::string& integration_id);
+  // What ingesting webhooks of an integration needs: its target and a connector instance.
+  struct Opened {
+    pipeline::Target target;
+    std::unique_ptr<plugin_host::Instance> instance;
+  };
+  Result<Opened> open_ingest(const Loaded& loaded);
+  // Adds a webhook's sales, and those of the objects it names (re-read like refetch), to the
+  // ingest's pending batch.
+  Result<void> map_webhook(const store::Integration& integration, plugin_host::Instance& instance,
+                           pipeline::Ingest& ingest, const plugin_host::WebhookRequest& request);
+  // Processes the claimed webhooks of one integration (see process_inbox).
+  Result<void> process_webhooks(const std::string& integration_id,
+                                std::span<const store::InboxItem* const> items);
+  // Records a webhook's failure: retried later when error is transient, else failed for good
+  // with a line in the integration's log (when it could be loaded).
+  Result<void> fail_webhook(const store::InboxItem& item, const Error& error,
+                            const store::Integration* integration);
   Result<pipeline::Totals> ingest_object(const store::Integration& integration,
                                          const store::Business& business,
                                          plugin_host::Instance& instance,
