@@ -4,13 +4,15 @@
 // as `crmsync serve`'s inbox workers do; nothing else runs meanwhile.
 //
 //   build/bench/inbox_drain --body DIR/webhook_body.json [--count 50000] [--limits 16,128]
-//                           [--workers 2] [--distinct]
+//                           [--workers 2] [--distinct] [--group-sizes 16,64,128,256]
 //
 // Prints, per claim size: wall time, webhooks/s, CPU time and CPU per webhook. --distinct gives
 // every webhook its own paid record (a new sale each) instead of the same event over and over.
+// --group-sizes also times the write transaction of one group of that many webhooks.
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -152,6 +154,43 @@ void drain(const std::string& body, int count, int limit, int workers, bool dist
               cpu / double(handled) * 1e6);
 }
 
+// The write transaction of one group: commit_batch of size new sales with the completion of
+// their size webhooks, timed reps times on a store that already holds the drained inbox's rows.
+// This is how long a worker holds SQLite's write lock per group, so how long the receiver's
+// group commit may wait behind it.
+void group_commits(const std::string& body, int size, int reps) {
+  Rig rig;
+  rig.enqueue(body, 20000, false);
+  std::vector<double> took;
+  for (int r = 0; r < reps; ++r) {
+    rig.enqueue(body, size, false);
+    const auto items =
+        need(rig.store->claim_webhooks("bench", size, {}, system_now()), "claim webhooks");
+    store::Batch batch;
+    batch.business_id = "bench";
+    batch.integration_id = "bench-yclients";
+    batch.now = system_now();
+    batch.lease_owner = "bench";
+    for (const store::InboxItem& item : items) {
+      batch.inbox_done.push_back(item.id);
+      store::NormalizedTransaction& sale = batch.transactions.emplace_back();
+      sale.external_id = "YCLIENTS-" + std::to_string(item.id);
+      sale.occurred_at = batch.now;
+      sale.amount_minor = 300000;
+      sale.phone_e164 = "+7916" + std::to_string(1000000 + item.id);
+      sale.description = "Маникюр с покрытием гель-лак";
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    need(rig.store->commit_batch(batch), "commit the group");
+    took.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(took.begin(), took.end());
+  auto at = [&](double q) { return took[std::min(took.size() - 1, size_t(q * took.size()))]; };
+  std::printf("%6d %8d %8.3f %8.3f %8.3f %8.3f\n", size, reps, at(0.5), at(0.9), at(0.99),
+              took.back());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,12 +200,17 @@ int main(int argc, char** argv) {
   std::vector<int> limits{16, 128};
   int workers = 2;
   bool distinct = false;
+  std::vector<int> group_sizes;
   app.add_option("--body", body_path, "The webhook body (make_webhook.py's webhook_body.json)")
       ->required();
   app.add_option("--count", count, "Webhooks to store and drain")->capture_default_str();
   app.add_option("--limits", limits, "Claim sizes to measure")->delimiter(',');
   app.add_option("--workers", workers, "Threads calling process_inbox")->capture_default_str();
   app.add_flag("--distinct", distinct, "Every webhook its own paid record (a new sale)");
+  app.add_option("--group-sizes", group_sizes,
+                 "Also time the write transaction of groups of these sizes (new sales, webhooks "
+                 "completed with them)")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
   std::ifstream in(body_path, std::ios::binary);
   const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -178,6 +222,11 @@ int main(int argc, char** argv) {
               "sales", "wall s", "webhooks/s", "CPU s", "CPU us/wh");
   try {
     for (const int limit : limits) drain(body, count, limit, workers, distinct);
+    if (!group_sizes.empty()) {
+      std::printf("\nwrite transaction of one group (ms)\n%6s %8s %8s %8s %8s %8s\n", "group",
+                  "commits", "p50", "p90", "p99", "max");
+      for (const int size : group_sizes) group_commits(body, size, 200);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "inbox_drain: %s\n", e.what());
     return 1;
