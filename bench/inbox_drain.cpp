@@ -103,7 +103,7 @@ struct Rig {
         item.body = body;
       }
       if (items.size() == 1000 || i + 1 == count) {
-        need(store->enqueue_webhooks(items), "enqueue");
+        need(store->enqueue_webhooks(items, store::Sync::now), "enqueue");
         items.clear();
       }
     }

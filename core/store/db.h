@@ -213,6 +213,11 @@ Result<std::unique_ptr<Connection>> open_sqlite(
     const std::string& path, int busy_timeout_ms,
     std::shared_ptr<SqliteCheckpointer> checkpointer = nullptr);
 
+// Syncs the write-ahead log of the SQLite database at path to stable storage (fdatasync): every
+// commit that returned before the call is then durable, as if it had been committed with
+// synchronous=FULL. Commits of other threads may go on meanwhile.
+Result<void> sync_sqlite_log(const std::string& path);
+
 // Opens a PostgreSQL connection from a conninfo string or URL.
 Result<std::unique_ptr<Connection>> open_postgres(const std::string& conninfo);
 

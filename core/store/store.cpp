@@ -290,8 +290,9 @@ Error lease_lost(const std::string& what) {
 
 class SqlStore final : public Store {
  public:
-  SqlStore(Backend backend, std::unique_ptr<Pool> pool)
-      : backend_(backend), pool_(std::move(pool)) {}
+  // sqlite_path: the database file (SQLite only).
+  SqlStore(Backend backend, std::unique_ptr<Pool> pool, std::string sqlite_path)
+      : backend_(backend), pool_(std::move(pool)), sqlite_path_(std::move(sqlite_path)) {}
 
   Backend backend() const noexcept override { return backend_; }
 
@@ -885,13 +886,13 @@ class SqlStore final : public Store {
   }
 
   Result<std::optional<int64_t>> enqueue_webhook(const InboxItem& item) override {
-    auto ids = enqueue_webhooks(std::span<const InboxItem>(&item, 1));
+    auto ids = enqueue_webhooks(std::span<const InboxItem>(&item, 1), Sync::now);
     if (!ids) return ids.error();
     return ids->front();
   }
 
-  Result<std::vector<std::optional<int64_t>>> enqueue_webhooks(
-      std::span<const InboxItem> items) override {
+  Result<std::vector<std::optional<int64_t>>> enqueue_webhooks(std::span<const InboxItem> items,
+                                                               Sync sync) override {
     for (const InboxItem& item : items) {
       if (auto ok = require_json(item.headers_json, "webhook headers"); !ok) return ok.error();
     }
@@ -933,7 +934,12 @@ class SqlStore final : public Store {
           }
           return ids;
         },
-        Commit::fsynced);
+        sync == Sync::now ? Commit::fsynced : Commit::normal);
+  }
+
+  Result<void> sync_commits() override {
+    if (postgres()) return {};
+    return internal::sync_sqlite_log(sqlite_path_);
   }
 
   Result<std::vector<InboxItem>> claim_webhooks(const std::string& owner, int limit,
@@ -1387,6 +1393,7 @@ class SqlStore final : public Store {
 
   Backend backend_;
   std::unique_ptr<Pool> pool_;
+  std::string sqlite_path_;
 };
 
 }  // namespace
@@ -1422,7 +1429,9 @@ Result<std::unique_ptr<Store>> open_store(const StorageConfig& config) {
   // Connect once now, so that a wrong path or an unreachable server fails here, clearly.
   auto pool = std::make_unique<internal::Pool>(std::move(factory), config.pool_size);
   if (auto probe = pool->acquire(); !probe) return probe.error();
-  auto store = std::make_unique<internal::SqlStore>(config.backend, std::move(pool));
+  auto store = std::make_unique<internal::SqlStore>(
+      config.backend, std::move(pool),
+      config.backend == Backend::sqlite ? config.target : std::string());
   if (config.migrate_on_open) {
     if (auto migrated = store->migrate(); !migrated) return migrated.error();
   }

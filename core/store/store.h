@@ -192,6 +192,9 @@ struct LeasePolicy {
   int max_attempts = 3;                                        // failures before permanently_failed
 };
 
+// Whether a commit must be on stable storage before the call returns (see enqueue_webhooks).
+enum class Sync { now, later };
+
 // The three leased work queues.
 enum class Queue { retry, inbox, outbox };
 
@@ -435,9 +438,15 @@ class Store {
   // Returns nullopt when the integration already has an item with this dedup key.
   virtual Result<std::optional<int64_t>> enqueue_webhook(const InboxItem& item) = 0;
   // Stores several received webhooks with one commit (the server's group commit); for each
-  // item, its id or nullopt as enqueue_webhook. All or none are stored.
+  // item, its id or nullopt as enqueue_webhook. All or none are stored. With Sync::now the commit
+  // is on stable storage when this returns; with Sync::later it may still be in the operating
+  // system's cache (SQLite) until sync_commits() returns, so a caller can commit the next batch
+  // while the disk syncs this one.
   virtual Result<std::vector<std::optional<int64_t>>> enqueue_webhooks(
-      std::span<const InboxItem> items) = 0;
+      std::span<const InboxItem> items, Sync sync) = 0;
+  // Puts every commit that returned before this call on stable storage: an fsync of SQLite's
+  // write-ahead log; nothing on PostgreSQL, whose commits are synced already.
+  virtual Result<void> sync_commits() = 0;
   virtual Result<std::vector<InboxItem>> claim_webhooks(const std::string& owner, int limit,
                                                         const LeasePolicy& policy,
                                                         Timestamp now) = 0;

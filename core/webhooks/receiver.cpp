@@ -25,6 +25,12 @@ server::Response status_json(int status, const char* body) {
   return server::Response::json(status, body);
 }
 
+server::Response try_again_later() {
+  server::Response response = status_json(503, R"({"error":"try again later"})");
+  response.headers.emplace_back("Retry-After", "5");
+  return response;
+}
+
 }  // namespace
 
 Receiver::Receiver(store::Store& store, std::vector<crypto::MasterKey> keys,
@@ -33,6 +39,7 @@ Receiver::Receiver(store::Store& store, std::vector<crypto::MasterKey> keys,
   if (!options_.now) options_.now = system_now;
   if (options_.max_batch == 0) options_.max_batch = 1;
   committer_ = std::thread([this] { commit_loop(); });
+  syncer_ = std::thread([this] { sync_loop(); });
 }
 
 Receiver::~Receiver() {
@@ -41,7 +48,13 @@ Receiver::~Receiver() {
     stopping_ = true;
   }
   queue_ready_.notify_all();
-  committer_.join();
+  committer_.join();  // commits what is queued
+  {
+    std::lock_guard lock(synced_mutex_);
+    committer_gone_ = true;
+  }
+  committed_ready_.notify_all();
+  syncer_.join();  // syncs and answers it
 }
 
 void Receiver::add_routes(server::Router& router) {
@@ -164,30 +177,65 @@ void Receiver::commit_loop() {
     }
     items.clear();
     for (Pending& pending : batch) items.push_back(std::move(pending.item));
-    auto stored = store_.enqueue_webhooks(items);
+    // Committed without waiting for the disk: the sync stage waits for it while this thread
+    // commits the next batch.
+    auto stored = store_.enqueue_webhooks(items, store::Sync::later);
     ++commits_;
     if (!stored) {
-      unavailable_ += batch.size();
-      log(CRMSYNC_LOG_ERROR, "webhooks: could not store " + std::to_string(batch.size()) +
-                                 " webhooks: " + stored.error().message);
-      for (Pending& pending : batch) {
-        server::Response response = status_json(503, R"({"error":"try again later"})");
-        response.headers.emplace_back("Retry-After", "5");
-        pending.reply(std::move(response));
-      }
+      refuse(batch, stored.error());
       continue;
     }
-    if (options_.on_stored) options_.on_stored();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if ((*stored)[i]) {
-        ++accepted_;
-        batch[i].reply(status_json(200, R"({"status":"accepted"})"));
-      } else {
-        ++duplicates_;
-        batch[i].reply(status_json(200, R"({"status":"duplicate"})"));
+    {
+      std::lock_guard lock(synced_mutex_);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        committed_.push_back(Committed{std::move(batch[i].reply), (*stored)[i].has_value()});
       }
     }
+    committed_ready_.notify_one();
   }
+}
+
+void Receiver::sync_loop() {
+  pthread_setname_np(pthread_self(), "crmsync-sync");
+  std::vector<Committed> synced;
+  for (;;) {
+    {
+      std::unique_lock lock(synced_mutex_);
+      committed_ready_.wait(lock, [this] { return committer_gone_ || !committed_.empty(); });
+      if (committed_.empty()) return;  // the committer is gone and everything was answered
+      synced.swap(committed_);
+    }
+    // One sync for every batch committed meanwhile: the group commit's fsync.
+    auto durable = store_.sync_commits();
+    ++syncs_;
+    if (!durable) {
+      // Committed, but maybe not on disk: the sender is asked to send again, and a repeat is
+      // stored once if it has an id, or mapped to the same sale otherwise.
+      unavailable_ += synced.size();
+      log(CRMSYNC_LOG_ERROR, "webhooks: could not sync " + std::to_string(synced.size()) +
+                                 " stored webhooks to disk: " + durable.error().message);
+      for (Committed& item : synced) item.reply(try_again_later());
+    } else {
+      if (options_.on_stored) options_.on_stored();
+      for (Committed& item : synced) {
+        if (item.inserted) {
+          ++accepted_;
+          item.reply(status_json(200, R"({"status":"accepted"})"));
+        } else {
+          ++duplicates_;
+          item.reply(status_json(200, R"({"status":"duplicate"})"));
+        }
+      }
+    }
+    synced.clear();
+  }
+}
+
+void Receiver::refuse(std::vector<Pending>& batch, const Error& error) {
+  unavailable_ += batch.size();
+  log(CRMSYNC_LOG_ERROR,
+      "webhooks: could not store " + std::to_string(batch.size()) + " webhooks: " + error.message);
+  for (Pending& pending : batch) pending.reply(try_again_later());
 }
 
 ReceiverStats Receiver::stats() const {
@@ -196,7 +244,8 @@ ReceiverStats Receiver::stats() const {
                        .unauthorized = unauthorized_,
                        .not_found = not_found_,
                        .unavailable = unavailable_,
-                       .commits = commits_};
+                       .commits = commits_,
+                       .syncs = syncs_};
 }
 
 InboxWorkers::InboxWorkers(sync::Engine& engine, int threads, std::chrono::milliseconds poll,

@@ -1,7 +1,9 @@
 // The webhook receiver (DESIGN §7): the handler of POST /webhooks/{crm_type}/{integration_id}.
 // It finds the integration's endpoint, authenticates the request, and acknowledges it only once
-// it is committed to webhook_inbox. Requests arriving together are committed together (group
-// commit: one transaction and one fsync for many), so durability does not cost throughput.
+// it is committed to webhook_inbox and on stable storage. Requests arriving together are
+// committed together (group commit: one transaction for many), and one fsync covers every batch
+// committed while the previous fsync ran (two stages: a committer and a syncer thread), so
+// durability does not cost throughput.
 // Workers (InboxWorkers) then map the stored webhooks through the engine.
 #ifndef CRMSYNC_CORE_WEBHOOKS_RECEIVER_H
 #define CRMSYNC_CORE_WEBHOOKS_RECEIVER_H
@@ -49,6 +51,7 @@ struct ReceiverStats {
   uint64_t not_found = 0;     // 404: unknown or disabled integration, wrong type, no endpoint
   uint64_t unavailable = 0;   // 503: the store could not commit
   uint64_t commits = 0;       // group commits
+  uint64_t syncs = 0;         // fsyncs, each covering one or more commits
 };
 
 // The handler. Thread-safe; the server calls it from its I/O threads.
@@ -84,10 +87,18 @@ class Receiver {
     store::InboxItem item;
     server::Reply reply;
   };
+  // A committed webhook waiting for the sync before its answer.
+  struct Committed {
+    server::Reply reply;
+    bool inserted = false;  // false: a repeat of a stored webhook id
+  };
 
   std::optional<Endpoint> endpoint(const std::string& integration_id);
   std::optional<Endpoint> load_endpoint(const std::string& integration_id);
   void commit_loop();
+  void sync_loop();
+  // Answers 503 to a batch that could not be stored.
+  void refuse(std::vector<Pending>& batch, const Error& error);
   void log(int32_t level, const std::string& message) const;
 
   store::Store& store_;
@@ -102,9 +113,15 @@ class Receiver {
   std::deque<Pending> queue_;
   bool stopping_ = false;
 
+  std::mutex synced_mutex_;
+  std::condition_variable committed_ready_;
+  std::vector<Committed> committed_;  // committed, not yet synced
+  bool committer_gone_ = false;
+
   std::atomic<uint64_t> accepted_{0}, duplicates_{0}, unauthorized_{0}, not_found_{0},
-      unavailable_{0}, commits_{0};
+      unavailable_{0}, commits_{0}, syncs_{0};
   std::thread committer_;
+  std::thread syncer_;
 };
 
 // Threads that process the inbox through the engine: woken by wake() (the receiver's on_stored)

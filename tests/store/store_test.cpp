@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -251,19 +252,54 @@ TEST_CASE_TEMPLATE("enqueue_webhooks stores a batch in one commit and skips know
     return i;
   };
   const std::vector<InboxItem> first = {item("a"), item(""), item("")};
-  auto ids = f.store->enqueue_webhooks(first).value();
+  auto ids = f.store->enqueue_webhooks(first, Sync::now).value();
   REQUIRE(ids.size() == 3);
   CHECK((ids[0] && ids[1] && ids[2]));
   const std::vector<InboxItem> second = {item("a"), item("b")};
-  ids = f.store->enqueue_webhooks(second).value();
+  ids = f.store->enqueue_webhooks(second, Sync::now).value();
   CHECK_FALSE(ids[0]);
   CHECK(ids[1]);
   CHECK(f.db.scalar("SELECT COUNT(*) FROM webhook_inbox") == 4);
   InboxItem bad = item("c");
   bad.headers_json = "not json";
   const std::vector<InboxItem> refused = {item("d"), bad};
-  CHECK(f.store->enqueue_webhooks(refused).error().code == CRMSYNC_E_INVALID_INPUT);
+  CHECK(f.store->enqueue_webhooks(refused, Sync::now).error().code == CRMSYNC_E_INVALID_INPUT);
   CHECK(f.db.scalar("SELECT COUNT(*) FROM webhook_inbox") == 4);
+}
+
+TEST_CASE_TEMPLATE("enqueue_webhooks with Sync::later commits at once and sync_commits then syncs",
+                   B, CRMSYNC_TEST_BACKENDS) {
+  Fixture<B> f;
+  InboxItem item;
+  item.integration_id = "mindal-yclients";
+  item.received_at = kT0;
+  item.body = "{}";
+  const std::vector<InboxItem> batch = {item, item};
+  auto ids = f.store->enqueue_webhooks(batch, Sync::later).value();
+  CHECK((ids.size() == 2 && ids[0] && ids[1]));
+  // Committed: another connection sees the rows before any sync.
+  CHECK(f.db.scalar("SELECT COUNT(*) FROM webhook_inbox") == 2);
+  CHECK(f.store->sync_commits());
+  // Syncing with nothing new is harmless.
+  CHECK(f.store->sync_commits());
+}
+
+TEST_CASE("sync_commits is a clear error when SQLite's log file cannot be opened") {
+  Fixture<crmsync::test::Sqlite> f;
+  InboxItem item;
+  item.integration_id = "mindal-yclients";
+  item.received_at = kT0;
+  item.body = "{}";
+  REQUIRE(f.store->enqueue_webhooks(std::vector<InboxItem>{item}, Sync::later));
+  // The log is open by the store's connections; without its name the sync cannot reach it.
+  const std::string log = f.db.config().target + "-wal";
+  REQUIRE(std::filesystem::exists(log));
+  std::filesystem::rename(log, log + ".moved");
+  auto synced = f.store->sync_commits();
+  std::filesystem::rename(log + ".moved", log);
+  REQUIRE_FALSE(synced);
+  CHECK(synced.error().code == CRMSYNC_E_UNAVAILABLE);
+  CHECK(synced.error().message.find("crmsync.db-wal") != std::string::npos);
 }
 
 TEST_CASE_TEMPLATE("users match sales by phone, now and when they register later", B,

@@ -48,7 +48,7 @@ store::InboxItem webhook(const std::string& integration_id, std::string body,
 
 // Stores the webhooks and returns their ids in order.
 std::vector<int64_t> enqueue(store::Store& store, const std::vector<store::InboxItem>& items) {
-  const auto stored = store.enqueue_webhooks(items).value();
+  const auto stored = store.enqueue_webhooks(items, store::Sync::now).value();
   std::vector<int64_t> ids;
   for (const auto& id : stored) ids.push_back(id.value());
   return ids;

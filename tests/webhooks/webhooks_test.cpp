@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -394,6 +395,27 @@ TEST_CASE("concurrent webhooks are group-committed: every 200 is a row, every ro
   CHECK(host.receiver->stats().commits < 200);  // some commits carried several requests
   host.wait_for([&] { return host.sales(); }, 200);
   CHECK(host.sales() == 200);
+}
+
+TEST_CASE("a webhook committed but not synced to disk is answered 503, never 200") {
+  Receiving<test::Sqlite> host;
+  const std::string url = host.world.engine->webhook_url("mindal-yclients", host.base()).value();
+  // Without its name the log cannot be synced: the commit happened, durability is unknown.
+  const std::string log = host.world.db.config().target + "-wal";
+  REQUIRE(std::filesystem::exists(log));
+  std::filesystem::rename(log, log + ".moved");
+  http::Request once = json_post(url, yclients_event(501).dump());
+  once.no_retry = true;  // the client would retry a 503 on its own
+  const auto refused = host.client->send(once);
+  std::filesystem::rename(log + ".moved", log);
+  REQUIRE_FALSE(refused);  // the client reports a 5xx as an error
+  CHECK(refused.error().code == CRMSYNC_E_UNAVAILABLE);
+  CHECK(refused.error().message.find("HTTP 503") != std::string::npos);
+  CHECK(host.receiver->stats().unavailable == 1);
+  CHECK(host.receiver->stats().accepted == 0);
+  // The sender's retry is acknowledged once the disk can be synced again.
+  CHECK(host.send(url, yclients_event(502).dump()).status == 200);
+  CHECK(host.receiver->stats().syncs >= 2);
 }
 
 TEST_CASE("the webhook URL is registered with YCLIENTS while active and removed when disabled") {
