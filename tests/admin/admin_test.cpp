@@ -736,6 +736,8 @@ TEST_CASE_TEMPLATE("a live crmsync serve answers the API with a key made by the 
         std::string::npos);
   CHECK(metrics.body.find("crmsync_webhook_requests_total{result=\"accepted\"} 0") !=
         std::string::npos);
+  CHECK(metrics.body.find("crmsync_webhook_inbox_writes_total{kind=\"sync\"} 0") !=
+        std::string::npos);
   CHECK(metrics.body.find(
             "crmsync_crm_requests_total{integration=\"mindal-yclients\",status=\"200\"}") !=
         std::string::npos);

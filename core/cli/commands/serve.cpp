@@ -185,6 +185,14 @@ int run(const Cli& cli, const Options& options) {
                                             {{"not_found"}, static_cast<double>(s.not_found)},
                                             {{"unavailable"}, static_cast<double>(s.unavailable)}};
       });
+  metrics::add_callback(
+      *host.metrics, "crmsync_webhook_inbox_writes_total",
+      "Group commits of received webhooks, and the fsyncs that made them durable.",
+      metrics::Type::counter, {"kind"}, [&receiver] {
+        const webhooks::ReceiverStats s = receiver->stats();
+        return std::vector<metrics::Sample>{{{"commit"}, static_cast<double>(s.commits)},
+                                            {{"sync"}, static_cast<double>(s.syncs)}};
+      });
   api_options.metrics = [&host] { return host.metrics->render(); };
   auto api = std::make_unique<admin::Api>(*host.store, *host.plugins, *host.engine, host.keys,
                                           std::move(api_options));
