@@ -292,7 +292,7 @@ void InboxWorkers::loop() {
     }
     // Drain what is due; each claim leases its items, so workers never share one.
     for (;;) {
-      auto handled = engine_.process_inbox(16);
+      auto handled = engine_.process_inbox(32);
       if (!handled) {
         if (log_) log_(CRMSYNC_LOG_ERROR, "webhooks: inbox: " + handled.error().message);
         break;
