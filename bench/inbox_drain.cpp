@@ -9,7 +9,6 @@
 // Prints, per claim size: wall time, webhooks/s, CPU time and CPU per webhook. --distinct gives
 // every webhook its own paid record (a new sale each) instead of the same event over and over.
 // --group-sizes also times the write transaction of one group of that many webhooks.
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cpu_time.h"
 #include "support/temp_dir.h"
 #include "sync/engine.h"
 
@@ -29,12 +29,7 @@ namespace {
 using namespace crmsync;
 using Seconds = std::chrono::duration<double>;
 
-double cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
+using bench::cpu_seconds;
 
 template <class T>
 T need(Result<T> done, const char* what) {
