@@ -400,16 +400,29 @@ Result<void> Engine::process_webhooks(const std::string& integration_id,
   ingest_options.now = options_.now;
   pipeline::Ingest ingest(store_, std::move(opened->target), std::nullopt,
                           std::move(ingest_options));
-  std::vector<int64_t> mapped;
+  std::vector<const store::InboxItem*> mapped;
+  std::vector<int64_t> mapped_ids;
   for (const store::InboxItem* item : items) {
     auto done = map_webhook(loaded->integration, *opened->instance, ingest, webhook_request(*item));
     if (done) {
-      mapped.push_back(item->id);
+      mapped.push_back(item);
+      mapped_ids.push_back(item->id);
     } else if (auto failed = fail_webhook(*item, done.error(), &loaded->integration); !failed) {
       return failed.error();
     }
   }
-  return ingest.commit_pending(std::move(mapped), options_.owner);
+  auto committed = ingest.commit_pending(std::move(mapped_ids), options_.owner);
+  if (committed) return committed;
+  // Nothing of the group was stored. The store failed, not the webhooks: they are retried with
+  // backoff like any transient failure rather than waiting for their leases to run out; one
+  // whose lease was lost is another owner's now (CONFLICT) and is left to it.
+  const Error failure{CRMSYNC_E_UNAVAILABLE,
+                      "the sales could not be stored: " + committed.error().message};
+  for (const store::InboxItem* item : mapped) {
+    auto failed = fail_webhook(*item, failure, &loaded->integration);
+    if (!failed && failed.error().code != CRMSYNC_E_CONFLICT) return failed.error();
+  }
+  return committed.error();
 }
 
 Result<int> Engine::process_inbox(int limit) {
@@ -418,9 +431,14 @@ Result<int> Engine::process_inbox(int limit) {
   // The claim is in id order; each integration's items keep it within their group.
   std::map<std::string, std::vector<const store::InboxItem*>> groups;
   for (const store::InboxItem& item : *items) groups[item.integration_id].push_back(&item);
+  // A group that fails leaves the others to run: their leases would otherwise have to expire.
+  std::optional<Error> first_failure;
   for (const auto& [integration_id, group] : groups) {
-    if (auto done = process_webhooks(integration_id, group); !done) return done.error();
+    if (auto done = process_webhooks(integration_id, group); !done && !first_failure) {
+      first_failure = done.error();
+    }
   }
+  if (first_failure) return *first_failure;
   return static_cast<int>(items->size());
 }
 

@@ -108,7 +108,9 @@ class Engine {
   // each group opens one connector instance and commits its sales in one store transaction that
   // also marks its webhooks done. A webhook that cannot be read (bad body, unknown or disabled
   // integration) fails for good at once with a log line, a transient failure is retried like
-  // other items; either way alone, the rest of its group still succeeds. Returns how many were
+  // other items; either way alone, the rest of its group still succeeds. When a group's commit
+  // fails, its webhooks are retried later (a lost lease leaves them to their new owner) and the
+  // other groups still run; the first such error is returned. Otherwise returns how many were
   // handled.
   Result<int> process_inbox(int limit);
 

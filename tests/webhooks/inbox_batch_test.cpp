@@ -9,6 +9,7 @@
 #include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "pipeline/pipeline.h"
 #include "support/backends.h"
@@ -172,6 +173,66 @@ TEST_CASE_TEMPLATE("a lease taken away mid-way stores nothing and completes noth
   world.clock.advance(6min);
   CHECK(world.engine->process_inbox(128).value() == 3);
   CHECK(world.count("SELECT COUNT(*) FROM transactions") == 2);
+  CHECK(inbox(world, "status = 'done'") == 3);
+}
+
+// Runs a statement that returns nothing (DDL) on the world's database, as another client.
+template <class B>
+void execute(World<B>& world, const std::string& sql) {
+  if constexpr (std::is_same_v<B, test::Sqlite>) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(world.db.config().target.c_str(), &db) == SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    const std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    INFO(message);
+    REQUIRE(rc == SQLITE_OK);
+  } else {
+    REQUIRE(world.count(sql + "; SELECT 1") == 1);
+  }
+}
+
+TEST_CASE_TEMPLATE(
+    "a group whose commit fails is retried with backoff and the other groups are still stored", B,
+    CRMSYNC_TEST_BACKENDS) {
+  World<B> world;
+  add_yclients(world, "mindal-a", 4564);
+  add_yclients(world, "mindal-b", 4565);
+  enqueue(*world.store,
+          {webhook("mindal-a", record_event(4564, 1)), webhook("mindal-b", record_event(4565, 2)),
+           webhook("mindal-a", record_event(4564, 3))});
+  // The database refuses mindal-a's sales, as a full disk or a dropped connection would fail the
+  // group's commit. mindal-a's group comes first.
+  if constexpr (std::is_same_v<B, test::Sqlite>) {
+    execute(world,
+            "CREATE TRIGGER refuse_a BEFORE INSERT ON transactions WHEN NEW.integration_id = "
+            "'mindal-a' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  } else {
+    execute(world,
+            "CREATE FUNCTION refuse_a() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
+            "NEW.integration_id = 'mindal-a' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+            "RETURN NEW; END $$; CREATE TRIGGER refuse_a BEFORE INSERT ON transactions FOR EACH "
+            "ROW EXECUTE FUNCTION refuse_a()");
+  }
+  const auto failed = world.engine->process_inbox(128);
+  REQUIRE_FALSE(failed);
+  CHECK(failed.error().message.find("refused by the test") != std::string::npos);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions WHERE integration_id = 'mindal-b'") == 1);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions WHERE integration_id = 'mindal-a'") == 0);
+  CHECK(inbox(world, "integration_id = 'mindal-b' AND status = 'done'") == 1);
+  // mindal-a's webhooks wait for their retry, not for their leases to run out.
+  CHECK(inbox(world,
+              "integration_id = 'mindal-a' AND status = 'pending' AND attempts = 1 AND "
+              "lease_owner IS NULL AND last_error LIKE 'the sales could not be stored: %'") == 2);
+  CHECK(world.engine->process_inbox(128).value() == 0);  // not due yet
+
+  execute(world, "DROP TRIGGER refuse_a" +
+                     std::string(std::is_same_v<B, test::Sqlite> ? "" : " ON transactions"));
+  world.clock.advance(5min);  // the first retry waits backoff × 2
+  CHECK(world.engine->process_inbox(128).value() == 2);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") == 3);
   CHECK(inbox(world, "status = 'done'") == 3);
 }
 
