@@ -298,7 +298,7 @@ class Session : public std::enable_shared_from_this<Session> {
                    version_);
     }
     ++state_->pending;
-    // The reply may come from any thread, at most once; it is carried back to this strand.
+    // The reply may come from any thread, at most once; it is posted to this session's context.
     auto replied = std::make_shared<std::atomic<bool>>(false);
     Reply reply = [self = shared_from_this(), replied](Response response) {
       if (replied->exchange(true)) return;

@@ -8,7 +8,6 @@
 
 #include "base/result.h"
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -192,8 +191,6 @@ class SqliteCheckpointer {
   // A commit left wal_pages frames in the log: asks for a checkpoint once that is worth it.
   // Never blocks (called from SQLite's commit hook).
   void committed(int wal_pages);
-  // Checkpoints completed so far.
-  uint64_t checkpoints() const noexcept { return checkpoints_; }
 
  private:
   void loop();
@@ -203,7 +200,6 @@ class SqliteCheckpointer {
   std::condition_variable wanted_;
   bool requested_ = false;
   bool stopping_ = false;
-  std::atomic<uint64_t> checkpoints_{0};
   std::thread thread_;
 };
 

@@ -896,47 +896,48 @@ class SqlStore final : public Store {
     for (const InboxItem& item : items) {
       if (auto ok = require_json(item.headers_json, "webhook headers"); !ok) return ok.error();
     }
-    return in_transaction(
-        [&](Connection& c) -> Result<std::vector<std::optional<int64_t>>> {
-          std::vector<std::optional<int64_t>> ids;
-          ids.reserve(items.size());
-          if (postgres()) {
-            // Row by row: the bulk insert tells its rows apart by a key, and most webhooks
-            // carry no dedup key.
-            for (const InboxItem& item : items) {
-              auto rows = c.run(
-                  "INSERT INTO webhook_inbox (integration_id, received_at, headers, body, "
-                  "dedup_key, status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, "
-                  "'pending', 0, $2) ON CONFLICT DO NOTHING RETURNING id",
-                  {item.integration_id, ms(item.received_at), item.headers_json,
-                   Param::blob(item.body), Param::text_or_null(item.dedup_key)});
-              if (!rows) return rows.error();
-              ids.push_back(rows->empty() ? std::nullopt
-                                          : std::optional<int64_t>(rows->integer(0, 0)));
-            }
-            return ids;
-          }
-          // SQLite inserts one row at a time anyway and reports each row's id without
-          // RETURNING, which costs about as much as the insert.
-          std::vector<Param> params;
-          params.reserve(items.size() * std::size(kInboxInsert));
-          for (const InboxItem& item : items) {
-            params.insert(params.end(),
-                          {item.integration_id, ms(item.received_at), item.headers_json,
-                           Param::blob(item.body), Param::text_or_null(item.dedup_key)});
-          }
-          auto inserted = c.insert_many(BulkInsert{
-              "webhook_inbox", kInboxInsert, ", status, attempts, next_attempt_at",
-              ", 'pending', 0, v.received_at", "ON CONFLICT DO NOTHING", params, size_t{4}});
-          if (!inserted) return inserted.error();
-          for (const int64_t id : *inserted) {
-            ids.push_back(id == 0 ? std::nullopt : std::optional<int64_t>(id));
-          }
-          return ids;
-        },
-        sync == Sync::now ? Commit::fsynced : Commit::normal);
+    auto stored = in_transaction([&](Connection& c) -> Result<std::vector<std::optional<int64_t>>> {
+      std::vector<std::optional<int64_t>> ids;
+      ids.reserve(items.size());
+      if (postgres()) {
+        // Row by row: the bulk insert tells its rows apart by a key, and most webhooks
+        // carry no dedup key.
+        for (const InboxItem& item : items) {
+          auto rows = c.run(
+              "INSERT INTO webhook_inbox (integration_id, received_at, headers, body, "
+              "dedup_key, status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, "
+              "'pending', 0, $2) ON CONFLICT DO NOTHING RETURNING id",
+              {item.integration_id, ms(item.received_at), item.headers_json, Param::blob(item.body),
+               Param::text_or_null(item.dedup_key)});
+          if (!rows) return rows.error();
+          ids.push_back(rows->empty() ? std::nullopt : std::optional<int64_t>(rows->integer(0, 0)));
+        }
+        return ids;
+      }
+      // SQLite inserts one row at a time anyway and reports each row's id without
+      // RETURNING, which costs about as much as the insert.
+      std::vector<Param> params;
+      params.reserve(items.size() * std::size(kInboxInsert));
+      for (const InboxItem& item : items) {
+        params.insert(params.end(), {item.integration_id, ms(item.received_at), item.headers_json,
+                                     Param::blob(item.body), Param::text_or_null(item.dedup_key)});
+      }
+      auto inserted = c.insert_many(
+          BulkInsert{"webhook_inbox", kInboxInsert, ", status, attempts, next_attempt_at",
+                     ", 'pending', 0, v.received_at", "ON CONFLICT DO NOTHING", params, size_t{4}});
+      if (!inserted) return inserted.error();
+      for (const int64_t id : *inserted) {
+        ids.push_back(id == 0 ? std::nullopt : std::optional<int64_t>(id));
+      }
+      return ids;
+    });
+    if (!stored || sync == Sync::later) return stored;
+    if (auto durable = sync_commits(); !durable) return durable.error();
+    return stored;
   }
 
+  // SQLite commits at synchronous=NORMAL (WAL) survive a crash of the process, not of the
+  // machine; syncing the log makes them durable. PostgreSQL syncs each commit itself.
   Result<void> sync_commits() override {
     if (postgres()) return {};
     return internal::sync_sqlite_log(sqlite_path_);
@@ -1206,33 +1207,12 @@ class SqlStore final : public Store {
     return body(**lease);
   }
 
-  // How a commit survives a crash. PostgreSQL syncs every commit (synchronous_commit on); SQLite
-  // (synchronous=NORMAL in WAL mode) survives a crash of the process but may lose its last
-  // commits to a crash of the machine, unless the commit is fsynced.
-  enum class Commit {
-    normal,
-    fsynced,  // for what is acknowledged to someone who will not send it again (webhooks)
-  };
-
   // Runs body in one transaction: committed when it returns a value, rolled back otherwise.
   // SQLite takes the write lock up front (BEGIN IMMEDIATE) so two writers never deadlock on
   // upgrading a read lock; the busy timeout makes the second one wait.
   template <class F>
-  auto in_transaction(F&& body, Commit commit = Commit::normal)
-      -> std::invoke_result_t<F, Connection&> {
+  auto in_transaction(F&& body) -> std::invoke_result_t<F, Connection&> {
     return with_connection([&](Connection& c) -> std::invoke_result_t<F, Connection&> {
-      // An fsynced SQLite commit also syncs every earlier commit in the log.
-      const bool fsync = commit == Commit::fsynced && !postgres();
-      if (fsync) {
-        if (auto ok = c.exec("PRAGMA synchronous=FULL"); !ok) return ok.error();
-      }
-      struct NormalAgain {
-        Connection& c;
-        bool active;
-        ~NormalAgain() {
-          if (active) (void)c.exec("PRAGMA synchronous=NORMAL");
-        }
-      } normal_again{c, fsync};
       if (auto ok = c.exec(postgres() ? "BEGIN" : "BEGIN IMMEDIATE"); !ok) return ok.error();
       auto result = body(c);
       if (!result) {

@@ -439,9 +439,10 @@ class Store {
   virtual Result<std::optional<int64_t>> enqueue_webhook(const InboxItem& item) = 0;
   // Stores several received webhooks with one commit (the server's group commit); for each
   // item, its id or nullopt as enqueue_webhook. All or none are stored. With Sync::now the commit
-  // is on stable storage when this returns; with Sync::later it may still be in the operating
-  // system's cache (SQLite) until sync_commits() returns, so a caller can commit the next batch
-  // while the disk syncs this one.
+  // is on stable storage when this returns (an error of the sync alone leaves them stored, not
+  // known durable); with Sync::later it may still be in the operating system's cache (SQLite)
+  // until sync_commits() returns, so a caller can commit the next batch while the disk syncs this
+  // one.
   virtual Result<std::vector<std::optional<int64_t>>> enqueue_webhooks(
       std::span<const InboxItem> items, Sync sync) = 0;
   // Puts every commit that returned before this call on stable storage: an fsync of SQLite's

@@ -233,6 +233,12 @@ Result<RunReport> Engine::finish(RunReport report, const std::string& error_mess
   return report;
 }
 
+pipeline::Ingest Engine::outside_run(pipeline::Target target) {
+  pipeline::Options options;
+  options.now = options_.now;
+  return pipeline::Ingest(store_, std::move(target), std::nullopt, std::move(options));
+}
+
 // One object re-read into the store for an integration; no run, no cursor.
 Result<pipeline::Totals> Engine::ingest_object(const store::Integration& integration,
                                                const store::Business& business,
@@ -240,9 +246,7 @@ Result<pipeline::Totals> Engine::ingest_object(const store::Integration& integra
                                                const std::string& object_id) {
   auto target = pipeline::make_target(business, integration);
   if (!target) return target.error();
-  pipeline::Options ingest_options;
-  ingest_options.now = options_.now;
-  pipeline::Ingest ingest(store_, std::move(*target), std::nullopt, std::move(ingest_options));
+  pipeline::Ingest ingest = outside_run(std::move(*target));
   auto done = ingest.ingest_call(
       [&](plugin_host::RecordSink& sink) { return instance.fetch_object(object_id, sink); });
   if (!done) return done.error();
@@ -336,10 +340,7 @@ Result<pipeline::Totals> Engine::ingest_webhook(const std::string& integration_i
   if (!loaded) return loaded.error();
   auto opened = open_ingest(*loaded);
   if (!opened) return opened.error();
-  pipeline::Options ingest_options;
-  ingest_options.now = options_.now;
-  pipeline::Ingest ingest(store_, std::move(opened->target), std::nullopt,
-                          std::move(ingest_options));
+  pipeline::Ingest ingest = outside_run(std::move(opened->target));
   if (auto mapped = map_webhook(loaded->integration, *opened->instance, ingest, request); !mapped) {
     return mapped.error();
   }
@@ -396,10 +397,7 @@ Result<void> Engine::process_webhooks(const std::string& integration_id,
     }
     return {};
   }
-  pipeline::Options ingest_options;
-  ingest_options.now = options_.now;
-  pipeline::Ingest ingest(store_, std::move(opened->target), std::nullopt,
-                          std::move(ingest_options));
+  pipeline::Ingest ingest = outside_run(std::move(opened->target));
   std::vector<const store::InboxItem*> mapped;
   std::vector<int64_t> mapped_ids;
   for (const store::InboxItem* item : items) {

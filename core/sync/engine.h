@@ -146,6 +146,8 @@ class Engine {
     std::unique_ptr<plugin_host::Instance> instance;
   };
   Result<Opened> open_ingest(const Loaded& loaded);
+  // An ingest for connector calls outside a sync run (webhooks, re-reads): no run, no cursor.
+  pipeline::Ingest outside_run(pipeline::Target target);
   // Adds a webhook's sales, and those of the objects it names (re-read like refetch), to the
   // ingest's pending batch.
   Result<void> map_webhook(const store::Integration& integration, plugin_host::Instance& instance,

@@ -3,7 +3,7 @@
 // it is committed to webhook_inbox and on stable storage. Requests arriving together are
 // committed together (group commit: one transaction for many), and one fsync covers every batch
 // committed while the previous fsync ran (two stages: a committer and a syncer thread), so
-// durability does not cost throughput.
+// durability costs an fsync per group of requests, not per request.
 // Workers (InboxWorkers) then map the stored webhooks through the engine.
 #ifndef CRMSYNC_CORE_WEBHOOKS_RECEIVER_H
 #define CRMSYNC_CORE_WEBHOOKS_RECEIVER_H
@@ -49,7 +49,7 @@ struct ReceiverStats {
   uint64_t duplicates = 0;    // acknowledged again without a second row (replayed ids)
   uint64_t unauthorized = 0;  // 401
   uint64_t not_found = 0;     // 404: unknown or disabled integration, wrong type, no endpoint
-  uint64_t unavailable = 0;   // 503: the store could not commit
+  uint64_t unavailable = 0;   // 503: the store could not commit or sync to disk
   uint64_t commits = 0;       // group commits
   uint64_t syncs = 0;         // fsyncs, each covering one or more commits
 };
