@@ -189,7 +189,8 @@ class SqliteCheckpointer {
   SqliteCheckpointer& operator=(const SqliteCheckpointer&) = delete;
 
   // A commit left wal_pages frames in the log: asks for a checkpoint once that is worth it.
-  // Never blocks (called from SQLite's commit hook).
+  // Called from SQLite's commit hook, after the commit released its locks. Returns at once,
+  // except while a checkpoint starts the log over: then it waits for that (10 ms at most).
   void committed(int wal_pages);
 
  private:
@@ -198,7 +199,9 @@ class SqliteCheckpointer {
   std::string path_;
   std::mutex mutex_;
   std::condition_variable wanted_;
+  std::condition_variable restarted_;
   bool requested_ = false;
+  bool restarting_ = false;  // a RESTART checkpoint is waiting for or holding the write lock
   bool stopping_ = false;
   std::thread thread_;
 };

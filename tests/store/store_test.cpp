@@ -302,6 +302,22 @@ TEST_CASE("sync_commits is a clear error when SQLite's log file cannot be opened
   CHECK(synced.error().message.find("crmsync.db-wal") != std::string::npos);
 }
 
+TEST_CASE("SQLite's log is copied back and started over under a steady stream of commits") {
+  Fixture<crmsync::test::Sqlite> f;
+  InboxItem item;
+  item.integration_id = "mindal-yclients";
+  item.received_at = kT0;
+  item.body = std::string(1024, 'x');
+  const std::vector<InboxItem> batch(16, item);
+  // 64 MB of webhooks, committed back to back as the receiver does under load: four times the
+  // log size at which a checkpoint starts the log over.
+  for (int i = 0; i < 4000; ++i) REQUIRE(f.store->enqueue_webhooks(batch, Sync::later));
+  const std::string path = f.db.config().target;
+  CHECK(std::filesystem::file_size(path + "-wal") < 32u << 20);
+  CHECK(std::filesystem::file_size(path) > 32u << 20);  // the rows reached the database file
+  CHECK(f.db.scalar("SELECT COUNT(*) FROM webhook_inbox") == 64000);
+}
+
 TEST_CASE_TEMPLATE("users match sales by phone, now and when they register later", B,
                    CRMSYNC_TEST_BACKENDS) {
   Fixture<B> f;

@@ -221,6 +221,29 @@ class SqliteConnection final : public Connection {
 
 // SQLite's own threshold for its automatic checkpoint (about 4 MB of log at 4 KiB pages).
 constexpr int kCheckpointPages = 1000;
+// The log size at which a checkpoint also starts the log over (about 16 MB): that step holds
+// writers back for a moment, so it runs less often than the copies.
+constexpr int kRestartPages = 4 * kCheckpointPages;
+// How long a RESTART may wait for readers of an old snapshot while it holds writers back, and
+// how long a committing writer gives way to it.
+constexpr auto kRestartWait = std::chrono::milliseconds(2);
+constexpr auto kGiveWay = std::chrono::milliseconds(10);
+
+// The checkpointer's own connection, or null if the file cannot be opened now.
+sqlite3* open_for_checkpoints(const std::string& path, BusyWait& restart_wait) {
+  sqlite3* db = nullptr;
+  // A new connection learns that the file is in WAL mode from its first read; until then a
+  // checkpoint on it does nothing (and reports no log at all).
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+          SQLITE_OK ||
+      sqlite3_exec(db, "SELECT 1 FROM sqlite_schema LIMIT 1", nullptr, nullptr, nullptr) !=
+          SQLITE_OK) {
+    sqlite3_close_v2(db);
+    return nullptr;
+  }
+  sqlite3_busy_handler(db, &BusyWait::handler, &restart_wait);
+  return db;
+}
 
 }  // namespace
 
@@ -238,17 +261,24 @@ SqliteCheckpointer::~SqliteCheckpointer() {
 
 void SqliteCheckpointer::committed(int wal_pages) {
   if (wal_pages < kCheckpointPages) return;
-  {
-    std::lock_guard lock(mutex_);
-    if (requested_) return;
-    requested_ = true;
+  std::unique_lock lock(mutex_);
+  if (restarting_) {
+    // A RESTART needs a moment without a writer, which a writer committing back to back (the
+    // webhook receiver under load, an import) never leaves: the log would grow without end.
+    // Called after the commit released its locks, so waiting here is that moment.
+    restarted_.wait_for(lock, kGiveWay, [this] { return !restarting_; });
+    return;
   }
+  if (requested_) return;
+  requested_ = true;
+  lock.unlock();
   wanted_.notify_one();
 }
 
 void SqliteCheckpointer::loop() {
   pthread_setname_np(pthread_self(), "crmsync-ckpt");
   sqlite3* db = nullptr;
+  BusyWait restart_wait{kRestartWait, {}};
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -256,18 +286,33 @@ void SqliteCheckpointer::loop() {
       if (stopping_) break;
       requested_ = false;
     }
-    if (db == nullptr &&
-        sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-            SQLITE_OK) {
-      // The writers' next commits ask again; until then the log grows, nothing is lost.
-      sqlite3_close_v2(db);
-      db = nullptr;
-      continue;
+    if (db == nullptr && (db = open_for_checkpoints(path_, restart_wait)) == nullptr) {
+      continue;  // the writers' next commits ask again; until then the log grows, nothing is lost
     }
     // PASSIVE copies what no reader still needs without taking the write lock, so writers go on
-    // committing meanwhile. A busy result (another process checkpointing) is retried at the
-    // next request.
-    (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    // committing meanwhile. Under a steady stream of commits it never copies the very last one,
+    // though, and SQLite starts the log over only when a writer finds it wholly copied: the log
+    // would grow without end (hundreds of MB a minute under webhook load). Once it is long,
+    // RESTART copies the few frames committed meanwhile while it holds writers back for a
+    // moment, so the next commit starts the log over (and overwrites the same file blocks,
+    // whose sync then needs no metadata written). A busy result (a reader on an old snapshot,
+    // another process checkpointing) is retried at the next request.
+    int log_pages = 0;
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, nullptr) !=
+            SQLITE_OK ||
+        log_pages < kRestartPages) {
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      restarting_ = true;
+    }
+    (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+    {
+      std::lock_guard lock(mutex_);
+      restarting_ = false;
+    }
+    restarted_.notify_all();
   }
   sqlite3_close_v2(db);
 }
