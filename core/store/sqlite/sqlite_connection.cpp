@@ -292,7 +292,7 @@ void SqliteCheckpointer::loop() {
     // PASSIVE copies what no reader still needs without taking the write lock, so writers go on
     // committing meanwhile. Under a steady stream of commits it never copies the very last one,
     // though, and SQLite starts the log over only when a writer finds it wholly copied: the log
-    // would grow without end (hundreds of MB a minute under webhook load). Once it is long,
+    // would grow without end (gigabytes a minute under webhook load). Once it is long,
     // RESTART copies the few frames committed meanwhile while it holds writers back for a
     // moment, so the next commit starts the log over (and overwrites the same file blocks,
     // whose sync then needs no metadata written). A busy result (a reader on an old snapshot,
