@@ -202,6 +202,7 @@ class SqliteCheckpointer {
   std::condition_variable restarted_;
   bool requested_ = false;
   bool restarting_ = false;  // a RESTART checkpoint is waiting for or holding the write lock
+  int copied_ = 0;           // frames of the log the last checkpoint had copied
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -269,6 +269,9 @@ void SqliteCheckpointer::committed(int wal_pages) {
     restarted_.wait_for(lock, kGiveWay, [this] { return !restarting_; });
     return;
   }
+  // What the last checkpoint copied needs no copy again: the next one waits until as many new
+  // frames follow (a log started over since has fewer frames than were copied).
+  if (wal_pages >= copied_ && wal_pages - copied_ < kCheckpointPages) return;
   if (requested_) return;
   requested_ = true;
   lock.unlock();
@@ -298,19 +301,21 @@ void SqliteCheckpointer::loop() {
     // whose sync then needs no metadata written). A busy result (a reader on an old snapshot,
     // another process checkpointing) is retried at the next request.
     int log_pages = 0;
-    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, nullptr) !=
-            SQLITE_OK ||
-        log_pages < kRestartPages) {
-      continue;
-    }
+    int copied = 0;
+    const bool passive = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                                   &log_pages, &copied) == SQLITE_OK;
     {
       std::lock_guard lock(mutex_);
+      copied_ = passive ? copied : 0;
+      if (!passive || log_pages < kRestartPages) continue;
       restarting_ = true;
     }
-    (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+    const bool restarted = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART,
+                                                     nullptr, nullptr) == SQLITE_OK;
     {
       std::lock_guard lock(mutex_);
       restarting_ = false;
+      if (restarted) copied_ = 0;  // the next commit starts the log over
     }
     restarted_.notify_all();
   }
