@@ -190,7 +190,7 @@ class SqliteCheckpointer {
 
   // A commit left wal_pages frames in the log: asks for a checkpoint once that is worth it.
   // Called from SQLite's commit hook, after the commit released its locks. Returns at once,
-  // except while a checkpoint starts the log over: then it waits for that (10 ms at most).
+  // except when the log is due to start over: then it waits for that (10 ms at most).
   void committed(int wal_pages);
 
  private:
@@ -201,8 +201,9 @@ class SqliteCheckpointer {
   std::condition_variable wanted_;
   std::condition_variable restarted_;
   bool requested_ = false;
-  bool restarting_ = false;  // a RESTART checkpoint is waiting for or holding the write lock
-  int copied_ = 0;           // frames of the log the last checkpoint had copied
+  bool restart_due_ = false;  // the log is long: the next commit hands over for a RESTART
+  bool restarting_ = false;   // a RESTART checkpoint is waiting for or holding the write lock
+  int copied_ = 0;            // frames of the log the last checkpoint had copied
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -262,10 +262,17 @@ SqliteCheckpointer::~SqliteCheckpointer() {
 void SqliteCheckpointer::committed(int wal_pages) {
   if (wal_pages < kCheckpointPages) return;
   std::unique_lock lock(mutex_);
-  if (restarting_) {
+  if (restart_due_) {
     // A RESTART needs a moment without a writer, which a writer committing back to back (the
-    // webhook receiver under load, an import) never leaves: the log would grow without end.
-    // Called after the commit released its locks, so waiting here is that moment.
+    // webhook receiver under load, an import's batches) never leaves: the log would grow
+    // without end. This commit has released its locks, so waiting here is that moment; the
+    // checkpointer takes the write lock at once instead of polling for a gap that may never come.
+    restart_due_ = false;
+    restarting_ = true;
+    requested_ = true;
+    wanted_.notify_one();
+  }
+  if (restarting_) {
     restarted_.wait_for(lock, kGiveWay, [this] { return !restarting_; });
     return;
   }
@@ -283,35 +290,39 @@ void SqliteCheckpointer::loop() {
   sqlite3* db = nullptr;
   BusyWait restart_wait{kRestartWait, {}};
   for (;;) {
+    bool restart = false;
     {
       std::unique_lock lock(mutex_);
       wanted_.wait(lock, [this] { return stopping_ || requested_; });
       if (stopping_) break;
       requested_ = false;
+      restart = restarting_;
     }
-    if (db == nullptr && (db = open_for_checkpoints(path_, restart_wait)) == nullptr) {
-      continue;  // the writers' next commits ask again; until then the log grows, nothing is lost
-    }
-    // PASSIVE copies what no reader still needs without taking the write lock, so writers go on
-    // committing meanwhile. Under a steady stream of commits it never copies the very last one,
-    // though, and SQLite starts the log over only when a writer finds it wholly copied: the log
-    // would grow without end (gigabytes a minute under webhook load). Once it is long,
-    // RESTART copies the few frames committed meanwhile while it holds writers back for a
-    // moment, so the next commit starts the log over (and overwrites the same file blocks,
-    // whose sync then needs no metadata written). A busy result (a reader on an old snapshot,
-    // another process checkpointing) is retried at the next request.
-    int log_pages = 0;
-    int copied = 0;
-    const bool passive = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                                   &log_pages, &copied) == SQLITE_OK;
-    {
+    if (db == nullptr) db = open_for_checkpoints(path_, restart_wait);
+    if (db != nullptr && !restart) {
+      // PASSIVE copies what no reader still needs without taking the write lock, so writers go
+      // on committing meanwhile. Under a steady stream of commits it never copies the very last
+      // one, though, and SQLite starts the log over only when a writer finds it wholly copied:
+      // the log would grow without end (gigabytes a minute under webhook load, gigabytes per
+      // million imported rows). Once it is long, the next commit hands over for a RESTART.
+      int log_pages = 0;
+      int copied = 0;
+      const bool passive = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                                     &log_pages, &copied) == SQLITE_OK;
       std::lock_guard lock(mutex_);
       copied_ = passive ? copied : 0;
-      if (!passive || log_pages < kRestartPages) continue;
-      restarting_ = true;
+      restart_due_ = passive && log_pages >= kRestartPages;
+      continue;
     }
-    const bool restarted = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART,
-                                                     nullptr, nullptr) == SQLITE_OK;
+    // RESTART copies the frames committed since while it holds writers back, so the next commit
+    // starts the log over (and overwrites the same file blocks, whose sync then needs no
+    // metadata written). A busy result (a reader on an old snapshot, another process writing or
+    // checkpointing) leaves the log as it is until the next PASSIVE finds it long again. Without
+    // a connection (the file cannot be opened now) the writers' next commits ask again; until
+    // then the log grows, and nothing is lost.
+    const bool restarted =
+        db != nullptr && sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr,
+                                                   nullptr) == SQLITE_OK;
     {
       std::lock_guard lock(mutex_);
       restarting_ = false;
