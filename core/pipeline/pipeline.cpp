@@ -337,6 +337,9 @@ Result<std::string> Ingest::run(plugin_host::Instance& instance, std::string cur
     store::Batch& batch = batches[current];
     std::future<Result<Fetched>> next;
     if (done.more) {
+      // Sized like this one at once: growing by doubling would hold the old and the new array,
+      // and the peak memory of a long import is two batches.
+      batches[1 - current].transactions.reserve(batch.transactions.size());
       next = std::async(std::launch::async, [&, from = done.cursor, other = 1 - current] {
         return fetch_batch(instance, from, batches[other]);
       });

@@ -382,10 +382,12 @@ Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, int bus
       db, std::chrono::milliseconds(busy_timeout_ms), std::move(checkpointer));
   // NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
   // last commits, never corrupt the file (what must survive that too is synced with
-  // sync_sqlite_log). A 32 MiB page cache (the default is 2 MiB) keeps a
-  // batch of thousands of rows and its indexes in memory until commit instead of spilling.
+  // sync_sqlite_log). An 8 MiB page cache (the default is 2 MiB) holds a batch's table pages
+  // and the inner pages of its indexes; leaves beyond that come from the OS's file cache. A
+  // larger cache saves reads only once an index has outgrown it (a 1M-row import: 30 MiB more
+  // memory for about 15% less time), and every connection would hold one.
   if (auto ok = connection->exec(
-          "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;");
+          "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-8192;");
       !ok) {
     return fail(ok.error().code, ok.error().message + " (" + path + ")");
   }
