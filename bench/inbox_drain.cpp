@@ -129,8 +129,8 @@ void drain(const std::string& body, int count, int limit, int workers, bool dist
           failed = true;
           return;
         }
-        if (*done == 0) return;
-        handled += *done;
+        if (done->handled == 0) return;
+        handled += done->handled;
       }
     });
   }

@@ -269,7 +269,7 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
   if (const YAML::Node n = root["server"]) {
     check_mapping(n, "server",
                   {"listen", "port", "public_url", "threads", "max_body_bytes", "webhook_workers",
-                   "max_upload_bytes", "api_workers"});
+                   "webhook_max_lag", "max_upload_bytes", "api_workers"});
     read_string(n, "server", "listen", c.server.listen);
     c.server.port = static_cast<uint16_t>(read_uint(n, "server", "port", c.server.port, 1, 65535));
     read_string(n, "server", "public_url", c.server.public_url);
@@ -279,6 +279,8 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
         read_uint(n, "server", "max_body_bytes", c.server.max_body_bytes, 1024, 64ull << 20);
     c.server.webhook_workers = static_cast<uint32_t>(
         read_uint(n, "server", "webhook_workers", c.server.webhook_workers, 1, 64));
+    c.server.webhook_max_lag_seconds = static_cast<uint32_t>(
+        read_uint(n, "server", "webhook_max_lag", c.server.webhook_max_lag_seconds, 1, 3600));
     c.server.max_upload_bytes =
         read_uint(n, "server", "max_upload_bytes", c.server.max_upload_bytes, 1024, 1ull << 30);
     c.server.api_workers =

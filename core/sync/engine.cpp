@@ -423,12 +423,18 @@ Result<void> Engine::process_webhooks(const std::string& integration_id,
   return committed.error();
 }
 
-Result<int> Engine::process_inbox(int limit) {
-  auto items = store_.claim_webhooks(options_.owner, limit, options_.retry_policy, now());
+Result<InboxPass> Engine::process_inbox(int limit) {
+  const store::Timestamp claimed_at = now();
+  auto items = store_.claim_webhooks(options_.owner, limit, options_.retry_policy, claimed_at);
   if (!items) return items.error();
+  InboxPass pass{.handled = static_cast<int>(items->size())};
   // The claim is in id order; each integration's items keep it within their group.
   std::map<std::string, std::vector<const store::InboxItem*>> groups;
-  for (const store::InboxItem& item : *items) groups[item.integration_id].push_back(&item);
+  for (const store::InboxItem& item : *items) {
+    groups[item.integration_id].push_back(&item);
+    // Retries wait for their backoff on purpose: only first attempts measure the lag.
+    if (item.attempts == 0) pass.lag = std::max(pass.lag, claimed_at - item.received_at);
+  }
   // A group that fails leaves the others to run: their leases would otherwise have to expire.
   std::optional<Error> first_failure;
   for (const auto& [integration_id, group] : groups) {
@@ -437,7 +443,7 @@ Result<int> Engine::process_inbox(int limit) {
     }
   }
   if (first_failure) return *first_failure;
-  return static_cast<int>(items->size());
+  return pass;
 }
 
 namespace {

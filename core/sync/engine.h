@@ -43,6 +43,14 @@ struct RunReport {
   std::string message;
 };
 
+// What one Engine::process_inbox call did.
+struct InboxPass {
+  int handled = 0;  // webhooks claimed and handled
+  // How long the oldest webhook of the pass on its first attempt had waited since it was
+  // received: how far mapping lags behind the receiver. Zero when the pass had none.
+  std::chrono::milliseconds lag{0};
+};
+
 // How the engine behaves.
 struct EngineOptions {
   std::string owner;  // lease owner, unique per host process, e.g. "host-a:1234"
@@ -111,8 +119,8 @@ class Engine {
   // other items; either way alone, the rest of its group still succeeds. When a group's commit
   // fails, its webhooks are retried later (a lost lease leaves them to their new owner) and the
   // other groups still run; the first such error is returned. Otherwise returns how many were
-  // handled.
-  Result<int> process_inbox(int limit);
+  // handled and how far they lagged.
+  Result<InboxPass> process_inbox(int limit);
 
   // The URL the integration's provider must call, public_url/webhooks/<crm_type>/<id>, with
   // ?token=<secret> for token endpoints. Creates the integration's webhook endpoint first when it

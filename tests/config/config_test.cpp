@@ -27,6 +27,7 @@ server:
   listen: 0.0.0.0
   port: 9090
   public_url: https://api.svoykrug.ru
+  webhook_max_lag: 45
 scheduler:
   interval: 120
   workers: 8
@@ -86,6 +87,7 @@ TEST_CASE("a complete config parses into the structs") {
   CHECK(c.server.listen == "0.0.0.0");
   CHECK(c.server.port == 9090);
   CHECK(c.server.public_url == "https://api.svoykrug.ru");
+  CHECK(c.server.webhook_max_lag_seconds == 45);
   CHECK(c.scheduler.interval_seconds == 120);
   CHECK(c.scheduler.workers == 8);
   CHECK(c.scheduler.run_lease_seconds == 90);
@@ -124,6 +126,7 @@ TEST_CASE("an empty mapping gives the documented defaults") {
   CHECK(parsed->storage.path == "crmsync.db");
   CHECK(parsed->plugins.dir == "plugins");
   CHECK(parsed->server.port == 8080);
+  CHECK(parsed->server.webhook_max_lag_seconds == 20);
   CHECK(parsed->scheduler.interval_seconds == 300);
   CHECK(parsed->businesses.empty());
 }
@@ -176,6 +179,8 @@ TEST_CASE("wrong types and values are errors, not defaults") {
   CHECK(error_of("server: {port: eighty}\n") ==
         "server.port: expected a whole number, got \"eighty\"");
   CHECK(error_of("server: {port: 70000}\n") == "server.port: 70000 is out of range 1..65535");
+  CHECK(error_of("server: {webhook_max_lag: 0}\n") ==
+        "server.webhook_max_lag: 0 is out of range 1..3600");
   CHECK(error_of("scheduler: {interval: 0}\n") ==
         "scheduler.interval: 0 is out of range 1..4294967295");
   CHECK(error_of("scheduler: {workers: -1}\n") ==

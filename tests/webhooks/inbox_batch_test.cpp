@@ -80,8 +80,8 @@ TEST_CASE_TEMPLATE(
   items.push_back(webhook("mindal-a", record_event(4564, 100)));  // the same sale again
   enqueue(*world.store, items);
 
-  CHECK(world.engine->process_inbox(128).value() == 21);
-  CHECK(world.engine->process_inbox(128).value() == 0);
+  CHECK(world.engine->process_inbox(128).value().handled == 21);
+  CHECK(world.engine->process_inbox(128).value().handled == 0);
   CHECK(world.count("SELECT COUNT(*) FROM transactions") == 20);
   CHECK(world.count("SELECT COUNT(DISTINCT external_id) FROM transactions") == 20);
   CHECK(world.count("SELECT COUNT(*) FROM transactions WHERE integration_id = 'mindal-a'") == 10);
@@ -107,7 +107,7 @@ TEST_CASE_TEMPLATE("one unreadable body among good ones fails only itself", B,
        webhook("mindal-iiko", "{}"), webhook("mindal-a", record_event(4564, 2)),
        webhook("mindal-a", record_event(4564, 3), "text/plain"), webhook("mindal-iiko", "{}")});
 
-  CHECK(world.engine->process_inbox(128).value() == 6);
+  CHECK(world.engine->process_inbox(128).value().handled == 6);
   CHECK(world.count("SELECT COUNT(*) FROM transactions") == 2);
   CHECK(world.count("SELECT COUNT(*) FROM transactions WHERE external_id IN ('YCLIENTS-1', "
                     "'YCLIENTS-2')") == 2);
@@ -171,7 +171,7 @@ TEST_CASE_TEMPLATE("a lease taken away mid-way stores nothing and completes noth
 
   // Once the leases end, the webhooks are claimed again and nothing was lost.
   world.clock.advance(6min);
-  CHECK(world.engine->process_inbox(128).value() == 3);
+  CHECK(world.engine->process_inbox(128).value().handled == 3);
   CHECK(world.count("SELECT COUNT(*) FROM transactions") == 2);
   CHECK(inbox(world, "status = 'done'") == 3);
 }
@@ -226,14 +226,41 @@ TEST_CASE_TEMPLATE(
   CHECK(inbox(world,
               "integration_id = 'mindal-a' AND status = 'pending' AND attempts = 1 AND "
               "lease_owner IS NULL AND last_error LIKE 'the sales could not be stored: %'") == 2);
-  CHECK(world.engine->process_inbox(128).value() == 0);  // not due yet
+  CHECK(world.engine->process_inbox(128).value().handled == 0);  // not due yet
 
   execute(world, "DROP TRIGGER refuse_a" +
                      std::string(std::is_same_v<B, test::Sqlite> ? "" : " ON transactions"));
   world.clock.advance(5min);  // the first retry waits backoff × 2
-  CHECK(world.engine->process_inbox(128).value() == 2);
+  CHECK(world.engine->process_inbox(128).value().handled == 2);
   CHECK(world.count("SELECT COUNT(*) FROM transactions") == 3);
   CHECK(inbox(world, "status = 'done'") == 3);
+}
+
+TEST_CASE_TEMPLATE("a pass reports how long its oldest first delivery waited, not its retries", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  World<B> world;
+  add_yclients(world, "mindal-a", 4564);
+  // A webhook failed once by another host: a retry, received long before the rest.
+  enqueue(*world.store, {webhook("mindal-a", record_event(4564, 1))});
+  const store::LeasePolicy policy;
+  const auto claimed = world.store->claim_webhooks("other", 1, policy, world.clock.now()).value();
+  REQUIRE(claimed.size() == 1);
+  REQUIRE(world.store->fail_item(store::Queue::inbox, claimed[0].id, "other", "boom", policy,
+                                 world.clock.now()));
+  world.clock.advance(10min);  // the retry is due
+  store::InboxItem early = webhook("mindal-a", record_event(4564, 2));
+  early.received_at = world.clock.now() - 30s;
+  store::InboxItem late = webhook("mindal-a", record_event(4564, 3));
+  late.received_at = world.clock.now() - 5s;
+  enqueue(*world.store, {early, late});
+
+  const sync::InboxPass pass = world.engine->process_inbox(128).value();
+  CHECK(pass.handled == 3);
+  CHECK(pass.lag == 30s);
+  const sync::InboxPass empty = world.engine->process_inbox(128).value();
+  CHECK(empty.handled == 0);
+  CHECK(empty.lag == 0ms);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") == 3);
 }
 
 // A record the pipeline reads as a paid sale.

@@ -119,8 +119,11 @@ int run(const Cli& cli, const Options& options) {
 
   // Webhooks: received and stored durably by the listener, mapped by the inbox workers.
   webhooks::InboxWorkers inbox(
-      *host.engine, static_cast<int>(config->server.webhook_workers), std::chrono::seconds(1),
-      [](int32_t level, const std::string& line) { log_line(level, "", line); });
+      *host.engine,
+      {.threads = static_cast<int>(config->server.webhook_workers),
+       .poll = std::chrono::seconds(1),
+       .max_lag = std::chrono::seconds(config->server.webhook_max_lag_seconds),
+       .log = [](int32_t level, const std::string& line) { log_line(level, "", line); }});
   webhooks::ReceiverOptions receiving;
   receiving.on_stored = [&inbox] { inbox.wake(); };
   receiving.log = [](int32_t level, const std::string& line) { log_line(level, "", line); };
