@@ -38,8 +38,8 @@ struct ServerConfig {
   uint32_t threads = 2;    // HTTP I/O threads
   uint64_t max_body_bytes = 1 << 20;  // larger requests get 413
   uint32_t webhook_workers = 2;       // threads mapping stored webhooks into sales
-  // Key `webhook_max_lag`: during a burst, mapping yields the cores to acknowledgements until
-  // its oldest webhook has waited this long (see webhooks::InboxWorkerOptions::max_lag).
+  // Key `webhook_max_lag`: during a burst, mapping pauses for acknowledgements until its oldest
+  // webhook has waited this long (see webhooks::InboxWorkerOptions::max_lag).
   uint32_t webhook_max_lag_seconds = 20;
   uint64_t max_upload_bytes = 10 << 20;  // CSV uploads through the admin API (413 above)
   uint32_t api_workers = 2;              // threads running admin API requests and imports

@@ -129,28 +129,24 @@ struct InboxWorkerOptions {
   int threads = 2;
   // Woken by wake() and at least this often, for items of other hosts and retries come due.
   std::chrono::milliseconds poll{1000};
-  // During a burst (a claim comes back full) mapping takes only the cores the receiver leaves
-  // idle, so acknowledgements keep their speed, until its oldest webhook has waited this long;
-  // then it competes for the cores again. This bounds how late a webhook is mapped under
-  // sustained load (the spec allows a minute).
+  // During a burst (a claim comes back full) each pass is followed by a pause twice as long, so
+  // mapping takes at most a third of a worker's time and acknowledgements keep their pace, until
+  // the oldest webhook of a pass has waited this long; then the workers map without pausing.
+  // This bounds how late a webhook is mapped under sustained load (the spec allows a minute).
   std::chrono::milliseconds max_lag{20'000};
-  // Failures of the store and of the scheduling calls (level as CRMSYNC_LOG_*, message).
+  // Failures of the store (level as CRMSYNC_LOG_*, message).
   std::function<void(int32_t, const std::string&)> log;
 };
 
 // What the inbox workers did since they started.
 struct InboxWorkerStats {
-  bool yields_in_bursts = false;  // leaving SCHED_IDLE is permitted here (see InboxWorkers)
-  uint64_t processed = 0;         // webhooks handled
-  uint64_t idle_passes = 0;       // passes run on the cores the rest of the host left idle
-  uint64_t normal_passes = 0;     // passes run at the workers' usual priority
+  uint64_t processed = 0;  // webhooks handled
+  uint64_t paused = 0;     // passes followed by a pause for the receiver (see max_lag)
 };
 
-// Threads that process the inbox through the engine: woken by wake() (the receiver's on_stored)
-// and at least every poll interval. They run at nice 10; during a burst, as SCHED_IDLE (see
-// InboxWorkerOptions::max_lag). Linux lets a thread leave SCHED_IDLE only with CAP_SYS_NICE or
-// an RLIMIT_NICE of at least 10 (systemd: LimitNICE=10); without either the workers stay at
-// nice 10 throughout and say so in the log once.
+// Threads that process the inbox through the engine, at nice 10 so that under load the
+// receiver's threads get the cores first: woken by wake() (the receiver's on_stored) and at least
+// every poll interval.
 class InboxWorkers {
  public:
   // engine must outlive the workers.
@@ -167,25 +163,21 @@ class InboxWorkers {
   InboxWorkerStats stats() const;
 
   // Whether a pass that handled `handled` of `limit` claimed webhooks, the oldest first attempt
-  // having waited `lag`, is followed by one that yields the cores: a full claim (a burst) within
-  // max_lag.
-  static bool yields_after(int handled, int limit, std::chrono::milliseconds lag,
+  // having waited `lag`, is followed by a pause: a full claim (a burst) within max_lag.
+  static bool pauses_after(int handled, int limit, std::chrono::milliseconds lag,
                            std::chrono::milliseconds max_lag);
 
  private:
   void loop();
-  // Puts the calling worker thread at its usual priority or on idle cores; false if refused.
-  bool run_on_idle_cores(bool idle);
   void log(int32_t level, const std::string& message) const;
 
   sync::Engine& engine_;
   InboxWorkerOptions options_;
-  bool may_yield_ = false;  // leaving SCHED_IDLE is permitted (probed once at start)
   std::mutex mutex_;
   std::condition_variable wake_;
   uint64_t wakes_ = 0;
   bool stopping_ = false;
-  std::atomic<uint64_t> processed_{0}, idle_passes_{0}, normal_passes_{0};
+  std::atomic<uint64_t> processed_{0}, paused_{0};
   std::vector<std::thread> threads_;
 };
 

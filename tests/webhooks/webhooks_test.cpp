@@ -11,12 +11,9 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-#include <sched.h>
-
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -404,27 +401,11 @@ TEST_CASE("concurrent webhooks are group-committed: every 200 is a row, every ro
   CHECK(host.sales() == 200);
 }
 
-// The scheduling policy and nice value of this process's thread named name, from /proc.
-std::optional<std::pair<int, int>> policy_and_nice(const std::string& name) {
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string thread_name;
-    std::getline(comm, thread_name);
-    if (thread_name != name) continue;
-    std::ifstream stat_file(task.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // from field 3, the state
-    std::vector<std::string> values{std::istream_iterator<std::string>(fields), {}};
-    return std::pair{std::stoi(values.at(38)), std::stoi(values.at(16))};  // fields 41 and 19
-  }
-  return std::nullopt;
-}
-
-TEST_CASE("inbox workers yield the cores during a fresh burst and stop yielding past max_lag") {
+TEST_CASE("inbox workers pause between passes of a fresh burst and stop pausing past max_lag") {
   using webhooks::InboxWorkers;
-  CHECK(InboxWorkers::yields_after(32, 32, 1s, 20s));         // a full claim: a burst
-  CHECK_FALSE(InboxWorkers::yields_after(31, 32, 1s, 20s));   // caught up
-  CHECK_FALSE(InboxWorkers::yields_after(32, 32, 20s, 20s));  // too late to wait longer
+  CHECK(InboxWorkers::pauses_after(32, 32, 1s, 20s));         // a full claim: a burst
+  CHECK_FALSE(InboxWorkers::pauses_after(31, 32, 1s, 20s));   // caught up
+  CHECK_FALSE(InboxWorkers::pauses_after(32, 32, 20s, 20s));  // too late to wait longer
 
   World<test::Sqlite> world;
   world.add("mindal-yclients", "yclients",
@@ -436,48 +417,37 @@ TEST_CASE("inbox workers yield the cores during a fresh burst and stop yielding 
       items[i].integration_id = "mindal-yclients";
       items[i].received_at = world.clock.now() - waited;
       items[i].headers_json = R"({"content-type":"application/json"})";
-      items[i].body = yclients_event(5000 + i + waited.count()).dump();
+      items[i].body = yclients_event(5000 + i).dump();
     }
     REQUIRE(world.store->enqueue_webhooks(items, store::Sync::now));
   };
-  auto drain = [&](InboxWorkers& workers, uint64_t want) {
-    workers.wake();
-    const auto start = std::chrono::steady_clock::now();
-    while (workers.stats().processed < want && std::chrono::steady_clock::now() - start < 20s) {
-      std::this_thread::sleep_for(5ms);
-    }
-    REQUIRE(workers.stats().processed == want);
-  };
   const webhooks::InboxWorkerOptions options{.threads = 1, .poll = 1h, .max_lag = 20s, .log = {}};
-
-  SUBCASE("fresh: after the first full claim the rest of the burst runs on idle cores") {
-    burst(0ms);
-    InboxWorkers workers(*world.engine, options);
-    drain(workers, 100);
-    const auto stats = workers.stats();
-    if (stats.yields_in_bursts) {
-      CHECK(stats.normal_passes == 1);
-      CHECK(stats.idle_passes == 3);
-    } else {
-      CHECK(stats.normal_passes == 4);
-      CHECK(stats.idle_passes == 0);
-    }
-    // Caught up, the worker is back at nice 10 under the normal policy, ready for the next one.
+  std::optional<InboxWorkers> workers;
+  auto drain = [&] {
+    workers.emplace(*world.engine, options);
+    workers->wake();
     const auto start = std::chrono::steady_clock::now();
-    while (policy_and_nice("crmsync-inbox") != std::pair{SCHED_OTHER, 10} &&
-           std::chrono::steady_clock::now() - start < 5s) {
+    while (workers->stats().processed < 100 && std::chrono::steady_clock::now() - start < 20s) {
       std::this_thread::sleep_for(5ms);
     }
-    CHECK(policy_and_nice("crmsync-inbox") == std::pair{SCHED_OTHER, 10});
+    REQUIRE(workers->stats().processed == 100);
+  };
+
+  SUBCASE("fresh: each full claim is followed by a pause") {
+    burst(0ms);
+    drain();
+    CHECK(workers->stats().paused == 3);
   }
-  SUBCASE("late: a burst whose webhooks waited max_lag already is mapped at nice 10 throughout") {
+  SUBCASE("late: webhooks that waited max_lag already are mapped without a pause") {
     burst(25s);
-    InboxWorkers workers(*world.engine, options);
-    drain(workers, 100);
-    CHECK(workers.stats().normal_passes == 4);
-    CHECK(workers.stats().idle_passes == 0);
+    drain();
+    CHECK(workers->stats().paused == 0);
   }
   CHECK(world.count("SELECT COUNT(*) FROM transactions") == 100);
+  // A worker in a pause stops at once.
+  const auto stopping = std::chrono::steady_clock::now();
+  workers->stop();
+  CHECK(std::chrono::steady_clock::now() - stopping < 1s);
 }
 
 TEST_CASE("a webhook committed but not synced to disk is answered 503, never 200") {
