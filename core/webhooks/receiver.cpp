@@ -294,8 +294,8 @@ InboxWorkerStats InboxWorkers::stats() const {
 }
 
 bool InboxWorkers::pauses_after(int handled, int limit, std::chrono::milliseconds lag,
-                                std::chrono::milliseconds max_lag) {
-  return handled >= limit && lag < max_lag;
+                                bool receiving, std::chrono::milliseconds max_lag) {
+  return handled >= limit && receiving && lag < max_lag;
 }
 
 void InboxWorkers::log(int32_t level, const std::string& message) const {
@@ -318,6 +318,10 @@ void InboxWorkers::loop() {
     // Drain what is due; each claim leases its items, so workers never share one.
     for (;;) {
       const auto began = std::chrono::steady_clock::now();
+      {
+        std::lock_guard lock(mutex_);
+        seen = wakes_;
+      }
       auto pass = engine_.process_inbox(kClaim);
       if (!pass) {
         log(CRMSYNC_LOG_ERROR, "webhooks: inbox: " + pass.error().message);
@@ -330,7 +334,7 @@ void InboxWorkers::loop() {
       // disk and each other, and a worker busy on every core they leave for a moment delays
       // their next step (measured: a third fewer acknowledgements per second, a higher p99).
       // Only stopping cuts the pause short: the receiver wakes the workers after every commit.
-      if (pauses_after(pass->handled, kClaim, pass->lag, options_.max_lag)) {
+      if (pauses_after(pass->handled, kClaim, pass->lag, wakes_ != seen, options_.max_lag)) {
         ++paused_;
         wake_.wait_for(lock, (std::chrono::steady_clock::now() - began) * kPauseRatio,
                        [&] { return stopping_; });

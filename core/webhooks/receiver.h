@@ -129,10 +129,11 @@ struct InboxWorkerOptions {
   int threads = 2;
   // Woken by wake() and at least this often, for items of other hosts and retries come due.
   std::chrono::milliseconds poll{1000};
-  // During a burst (a claim comes back full) each pass is followed by a pause twice as long, so
-  // mapping takes at most a third of a worker's time and acknowledgements keep their pace, until
-  // the oldest webhook of a pass has waited this long; then the workers map without pausing.
-  // This bounds how late a webhook is mapped under sustained load (the spec allows a minute).
+  // During a burst (a claim comes back full while the receiver stores more) each pass is
+  // followed by a pause twice as long, so mapping takes at most a third of a worker's time and
+  // acknowledgements keep their pace, until the oldest webhook of a pass has waited this long;
+  // then the workers map without pausing. This bounds how late a webhook is mapped under
+  // sustained load (the spec allows a minute). Once the burst ends they catch up at full speed.
   std::chrono::milliseconds max_lag{20'000};
   // Failures of the store (level as CRMSYNC_LOG_*, message).
   std::function<void(int32_t, const std::string&)> log;
@@ -163,8 +164,9 @@ class InboxWorkers {
   InboxWorkerStats stats() const;
 
   // Whether a pass that handled `handled` of `limit` claimed webhooks, the oldest first attempt
-  // having waited `lag`, is followed by a pause: a full claim (a burst) within max_lag.
-  static bool pauses_after(int handled, int limit, std::chrono::milliseconds lag,
+  // having waited `lag`, while the receiver stored more (`receiving`) or not, is followed by a
+  // pause: a full claim during a burst, within max_lag.
+  static bool pauses_after(int handled, int limit, std::chrono::milliseconds lag, bool receiving,
                            std::chrono::milliseconds max_lag);
 
  private:

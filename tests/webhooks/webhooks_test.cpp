@@ -401,11 +401,13 @@ TEST_CASE("concurrent webhooks are group-committed: every 200 is a row, every ro
   CHECK(host.sales() == 200);
 }
 
-TEST_CASE("inbox workers pause between passes of a fresh burst and stop pausing past max_lag") {
+TEST_CASE(
+    "inbox workers pause between passes while a fresh burst comes in, not past max_lag or after") {
   using webhooks::InboxWorkers;
-  CHECK(InboxWorkers::pauses_after(32, 32, 1s, 20s));         // a full claim: a burst
-  CHECK_FALSE(InboxWorkers::pauses_after(31, 32, 1s, 20s));   // caught up
-  CHECK_FALSE(InboxWorkers::pauses_after(32, 32, 20s, 20s));  // too late to wait longer
+  CHECK(InboxWorkers::pauses_after(32, 32, 1s, true, 20s));         // a burst
+  CHECK_FALSE(InboxWorkers::pauses_after(31, 32, 1s, true, 20s));   // caught up
+  CHECK_FALSE(InboxWorkers::pauses_after(32, 32, 1s, false, 20s));  // the burst is over
+  CHECK_FALSE(InboxWorkers::pauses_after(32, 32, 20s, true, 20s));  // too late to wait longer
 
   World<test::Sqlite> world;
   world.add("mindal-yclients", "yclients",
@@ -423,24 +425,39 @@ TEST_CASE("inbox workers pause between passes of a fresh burst and stop pausing 
   };
   const webhooks::InboxWorkerOptions options{.threads = 1, .poll = 1h, .max_lag = 20s, .log = {}};
   std::optional<InboxWorkers> workers;
-  auto drain = [&] {
-    workers.emplace(*world.engine, options);
-    workers->wake();
+  // Drains the burst, with the receiver storing more meanwhile (waking the workers all the time,
+  // as its commits do) or not.
+  auto drain = [&](bool receiving) {
+    workers.emplace(*world.engine, options);  // waits for its first wake (poll is an hour)
+    std::atomic<bool> drained{false};
+    std::thread receiver([&] {
+      do {
+        workers->wake();
+        std::this_thread::yield();
+      } while (receiving && !drained);
+    });
     const auto start = std::chrono::steady_clock::now();
     while (workers->stats().processed < 100 && std::chrono::steady_clock::now() - start < 20s) {
-      std::this_thread::sleep_for(5ms);
+      std::this_thread::sleep_for(1ms);
     }
+    drained = true;
+    receiver.join();
     REQUIRE(workers->stats().processed == 100);
   };
 
-  SUBCASE("fresh: each full claim is followed by a pause") {
+  SUBCASE("fresh, while more are stored: each full claim is followed by a pause") {
     burst(0ms);
-    drain();
+    drain(true);
     CHECK(workers->stats().paused == 3);
+  }
+  SUBCASE("fresh, once the receiver is quiet: caught up without a pause") {
+    burst(0ms);
+    drain(false);
+    CHECK(workers->stats().paused == 0);
   }
   SUBCASE("late: webhooks that waited max_lag already are mapped without a pause") {
     burst(25s);
-    drain();
+    drain(true);
     CHECK(workers->stats().paused == 0);
   }
   CHECK(world.count("SELECT COUNT(*) FROM transactions") == 100);
