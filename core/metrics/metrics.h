@@ -26,9 +26,15 @@
 //   crmsync_records_failed_total{integration}               counter: records that could not be
 //       stored (sent to the retry queue)
 //   crmsync_errors_total{integration,error_type}            counter: error lines of
-//   integration_logs crmsync_webhook_requests_total{result}                  counter: webhook
-//   requests by result
+//       integration_logs
+//   crmsync_webhook_requests_total{result}                  counter: webhook requests by result
 //       (accepted, duplicate, unauthorized, not_found, unavailable), registered by serve
+//   crmsync_webhook_inbox_writes_total{kind}                counter: group commits and fsyncs of
+//       received webhooks, registered by serve
+//   crmsync_webhook_mapping_lag_seconds                     gauge: how far the inbox workers
+//       trail the receiver, registered by serve
+//   crmsync_webhook_mapping_pauses_total                    counter: inbox worker passes paused
+//       for the receiver during a burst, registered by serve
 //   crmsync_metrics_collect_errors_total                    counter: scrape-time collections that
 //       failed (the database unreachable); their families are left out of that scrape
 #ifndef CRMSYNC_CORE_METRICS_METRICS_H

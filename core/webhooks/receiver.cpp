@@ -290,7 +290,8 @@ void InboxWorkers::stop() {
 }
 
 InboxWorkerStats InboxWorkers::stats() const {
-  return InboxWorkerStats{.processed = processed_, .paused = paused_};
+  return InboxWorkerStats{
+      .processed = processed_, .paused = paused_, .lag = std::chrono::milliseconds(lag_ms_)};
 }
 
 bool InboxWorkers::pauses_after(int handled, int limit, std::chrono::milliseconds lag,
@@ -323,6 +324,7 @@ void InboxWorkers::loop() {
         log(CRMSYNC_LOG_ERROR, "webhooks: inbox: " + pass.error().message);
         break;
       }
+      lag_ms_ = pass->lag.count();
       if (pass->handled == 0) break;
       processed_ += static_cast<uint64_t>(pass->handled);
       std::unique_lock lock(mutex_);

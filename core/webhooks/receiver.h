@@ -143,6 +143,8 @@ struct InboxWorkerOptions {
 struct InboxWorkerStats {
   uint64_t processed = 0;  // webhooks handled
   uint64_t paused = 0;     // passes followed by a pause for the receiver (see max_lag)
+  // How far the latest pass trailed the receiver (sync::InboxPass::lag); zero once caught up.
+  std::chrono::milliseconds lag{0};
 };
 
 // Threads that process the inbox through the engine, at nice 10 so that under load the
@@ -180,6 +182,7 @@ class InboxWorkers {
   uint64_t wakes_ = 0;
   bool stopping_ = false;
   std::atomic<uint64_t> processed_{0}, paused_{0};
+  std::atomic<int64_t> lag_ms_{0};
   std::vector<std::thread> threads_;
 };
 

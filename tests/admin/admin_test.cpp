@@ -738,6 +738,8 @@ TEST_CASE_TEMPLATE("a live crmsync serve answers the API with a key made by the 
         std::string::npos);
   CHECK(metrics.body.find("crmsync_webhook_inbox_writes_total{kind=\"sync\"} 0") !=
         std::string::npos);
+  CHECK(metrics.body.find("\ncrmsync_webhook_mapping_lag_seconds 0\n") != std::string::npos);
+  CHECK(metrics.body.find("\ncrmsync_webhook_mapping_pauses_total 0\n") != std::string::npos);
   CHECK(metrics.body.find(
             "crmsync_crm_requests_total{integration=\"mindal-yclients\",status=\"200\"}") !=
         std::string::npos);

@@ -196,6 +196,20 @@ int run(const Cli& cli, const Options& options) {
         return std::vector<metrics::Sample>{{{"commit"}, static_cast<double>(s.commits)},
                                             {{"sync"}, static_cast<double>(s.syncs)}};
       });
+  metrics::add_callback(*host.metrics, "crmsync_webhook_mapping_lag_seconds",
+                        "How long the oldest webhook of the inbox workers' latest pass had waited "
+                        "since it was received; 0 once they have caught up.",
+                        metrics::Type::gauge, {}, [&inbox] {
+                          const std::chrono::duration<double> lag = inbox.stats().lag;
+                          return std::vector<metrics::Sample>{{{}, lag.count()}};
+                        });
+  metrics::add_callback(
+      *host.metrics, "crmsync_webhook_mapping_pauses_total",
+      "Passes of the inbox workers followed by a pause, leaving the cores to the receiver during "
+      "a burst.",
+      metrics::Type::counter, {}, [&inbox] {
+        return std::vector<metrics::Sample>{{{}, static_cast<double>(inbox.stats().paused)}};
+      });
   api_options.metrics = [&host] { return host.metrics->render(); };
   auto api = std::make_unique<admin::Api>(*host.store, *host.plugins, *host.engine, host.keys,
                                           std::move(api_options));
