@@ -179,6 +179,7 @@ class InboxWorkers {
   InboxWorkerOptions options_;
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable stop_;  // ends pauses: the receiver's wakes must not
   uint64_t wakes_ = 0;
   bool stopping_ = false;
   std::atomic<uint64_t> processed_{0}, paused_{0};
