@@ -461,7 +461,7 @@ TEST_CASE(
     CHECK(workers->stats().paused == 0);
   }
   CHECK(world.count("SELECT COUNT(*) FROM transactions") == 100);
-  // A worker in a pause stops at once.
+  // Stopping ends the workers' wait at once (their poll is an hour).
   const auto stopping = std::chrono::steady_clock::now();
   workers->stop();
   CHECK(std::chrono::steady_clock::now() - stopping < 1s);
