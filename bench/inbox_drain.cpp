@@ -1,15 +1,23 @@
 // Webhook inbox benchmark (not a test): how fast the inbox workers turn stored webhooks into
-// sales. --count webhooks (the body of make_webhook.py, a YCLIENTS record event) are stored in a
-// fresh SQLite inbox, then --workers threads call Engine::process_inbox(limit) until it is empty,
-// as `crmsync serve`'s inbox workers do; nothing else runs meanwhile.
+// sales, or (--store-floor) what storing them costs SQLite itself. --count webhooks (the body of
+// make_webhook.py, a YCLIENTS record event) are stored in a fresh SQLite inbox, then --workers
+// threads call Engine::process_inbox(limit) until it is empty, as `crmsync serve`'s inbox workers
+// do; nothing else runs meanwhile.
 //
 //   build/bench/inbox_drain --body DIR/webhook_body.json [--count 50000] [--limits 16,128]
 //                           [--workers 2] [--distinct] [--group-sizes 16,64,128,256]
+//   build/bench/inbox_drain --body DIR/webhook_body.json --store-floor 8,16,32,64 [--count 50000]
 //
 // Prints, per claim size: wall time, webhooks/s, CPU time and CPU per webhook. --distinct gives
 // every webhook its own paid record (a new sale each) instead of the same event over and over.
 // --group-sizes also times the write transaction of one group of that many webhooks.
+// --store-floor measures, instead of the drain, SQLite's own CPU for the rows the webhook
+// receiver stores, in transactions of each given size (see store_floor).
 
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <time.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -186,6 +194,97 @@ void group_commits(const std::string& body, int size, int reps) {
               took.back());
 }
 
+// CPU seconds of the calling thread.
+double thread_cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return double(now.tv_sec) + double(now.tv_nsec) / 1e9;
+}
+
+// The log's size in pages after each commit, as crmsync's checkpointer hears it.
+int record_log_pages(void* pages, sqlite3*, const char*, int size) {
+  *static_cast<int*>(pages) = size;
+  return SQLITE_OK;
+}
+
+// SQLite's own cost of the rows the webhook receiver stores: the floor under its group commits,
+// with no HTTP, no crmsync code and no other thread. count webhooks go into a fresh inbox of
+// crmsync's schema, size rows per transaction, through SQLite's C API with the statement and
+// connection settings crmsync uses. Each transaction's log is then fdatasynced (the receiver
+// syncs once per one or more transactions), and the log is copied back as crmsync's
+// checkpointer does (PASSIVE each 1000 new pages, RESTART from 4000); the three are timed
+// apart, in this thread's CPU time.
+void store_floor(const std::string& body, int count, int size) {
+  Rig rig;
+  const std::string path = (rig.dir / "crmsync.db").string();
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    throw std::runtime_error("cannot open " + path);
+  }
+  auto exec = [db](const char* sql) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(std::string(sql) + ": " + sqlite3_errmsg(db));
+    }
+  };
+  exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-8192;");
+  int log_pages = 0;
+  sqlite3_wal_hook(db, &record_log_pages, &log_pages);
+  sqlite3_stmt* insert = nullptr;
+  const char* sql =
+      "INSERT INTO webhook_inbox (integration_id, received_at, headers, body, dedup_key, status, "
+      "attempts, next_attempt_at) VALUES (?1, ?2, ?3, ?4, NULL, 'pending', 0, ?2) "
+      "ON CONFLICT DO NOTHING";
+  if (sqlite3_prepare_v2(db, sql, -1, &insert, nullptr) != SQLITE_OK) {
+    throw std::runtime_error(std::string("prepare: ") + sqlite3_errmsg(db));
+  }
+  const std::string headers = R"({"content-type":"application/json"})";
+  const int log_fd = ::open((path + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+  if (log_fd < 0) throw std::runtime_error("cannot open the log of " + path);
+  double commit_cpu = 0, sync_cpu = 0, checkpoint_cpu = 0;
+  int checkpointed = 0;  // log pages already copied
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int stored = 0; stored < count; stored += size) {
+    double cpu = thread_cpu_seconds();
+    const int64_t received_at = system_now().time_since_epoch().count();
+    exec("BEGIN IMMEDIATE");
+    for (int i = 0; i < size; ++i) {
+      sqlite3_bind_text(insert, 1, "bench-yclients", -1, SQLITE_STATIC);
+      sqlite3_bind_int64(insert, 2, received_at);
+      sqlite3_bind_text(insert, 3, headers.data(), int(headers.size()), SQLITE_STATIC);
+      sqlite3_bind_blob(insert, 4, body.data(), int(body.size()), SQLITE_STATIC);
+      if (sqlite3_step(insert) != SQLITE_DONE) {
+        throw std::runtime_error(std::string("insert: ") + sqlite3_errmsg(db));
+      }
+      sqlite3_reset(insert);
+    }
+    exec("COMMIT");
+    double next = thread_cpu_seconds();
+    commit_cpu += next - cpu;
+    cpu = next;
+    if (::fdatasync(log_fd) != 0) throw std::runtime_error("fdatasync of the log failed");
+    next = thread_cpu_seconds();
+    sync_cpu += next - cpu;
+    cpu = next;
+    if (log_pages - checkpointed >= 1000 || log_pages < checkpointed) {
+      const int mode = log_pages >= 4000 ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE;
+      if (sqlite3_wal_checkpoint_v2(db, nullptr, mode, nullptr, nullptr) != SQLITE_OK) {
+        throw std::runtime_error(std::string("checkpoint: ") + sqlite3_errmsg(db));
+      }
+      checkpointed = mode == SQLITE_CHECKPOINT_RESTART ? 0 : log_pages;
+      checkpoint_cpu += thread_cpu_seconds() - cpu;
+    }
+  }
+  const double wall = Seconds(std::chrono::steady_clock::now() - t0).count();
+  ::close(log_fd);
+  sqlite3_finalize(insert);
+  sqlite3_close_v2(db);
+  const double rows = double((count + size - 1) / size * size);
+  if (rig.pending() != int64_t(rows)) throw std::runtime_error("the inbox lacks rows");
+  std::printf("%6d %10.0f %9.2f %9.2f %9.2f %9.2f\n", size, rows / wall, commit_cpu / rows * 1e6,
+              sync_cpu / rows * 1e6, checkpoint_cpu / rows * 1e6,
+              (commit_cpu + sync_cpu + checkpoint_cpu) / rows * 1e6);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,12 +305,30 @@ int main(int argc, char** argv) {
                  "Also time the write transaction of groups of these sizes (new sales, webhooks "
                  "completed with them)")
       ->delimiter(',');
+  std::vector<int> floor_sizes;
+  app.add_option("--store-floor", floor_sizes,
+                 "Instead of the drain, SQLite's own CPU per stored webhook in transactions of "
+                 "these sizes")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
   std::ifstream in(body_path, std::ios::binary);
   const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (body.empty()) {
     std::fprintf(stderr, "inbox_drain: cannot read %s\n", body_path.c_str());
     return 1;
+  }
+  if (!floor_sizes.empty()) {
+    std::printf(
+        "SQLite's CPU per stored webhook, us (one thread, nothing else)\n%6s %10s %9s %9s "
+        "%9s %9s\n",
+        "rows", "webhooks/s", "commit", "fdatasync", "ckpt", "total");
+    try {
+      for (const int size : floor_sizes) store_floor(body, count, size);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "inbox_drain: %s\n", e.what());
+      return 1;
+    }
+    return 0;
   }
   std::printf("%6s %8s %8s %8s %8s %8s %10s %8s %10s\n", "claim", "workers", "handled", "left",
               "sales", "wall s", "webhooks/s", "CPU s", "CPU us/wh");
