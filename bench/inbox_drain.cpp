@@ -1,18 +1,20 @@
-// Webhook inbox benchmark (not a test): how fast the inbox workers turn stored webhooks into
-// sales, or (--store-floor) what storing them costs SQLite itself. --count webhooks (the body of
-// make_webhook.py, a YCLIENTS record event) are stored in a fresh SQLite inbox, then --workers
-// threads call Engine::process_inbox(limit) until it is empty, as `crmsync serve`'s inbox workers
-// do; nothing else runs meanwhile.
+// Webhook inbox benchmark (not a test), in two modes.
+// - The drain: how fast the inbox workers turn stored webhooks into sales. --count webhooks (the
+//   body of make_webhook.py, a YCLIENTS record event) are stored in a fresh SQLite inbox, then
+//   --workers threads call Engine::process_inbox(limit) until it is empty, as `crmsync serve`'s
+//   inbox workers do; nothing else runs meanwhile.
+// - --store-floor: what storing those webhooks costs SQLite itself, in transactions of each
+//   given size (see store_floor).
 //
-//   build/bench/inbox_drain --body DIR/webhook_body.json [--count 50000] [--limits 16,128]
-//                           [--workers 2] [--distinct] [--group-sizes 16,64,128,256]
-//   build/bench/inbox_drain --body DIR/webhook_body.json --store-floor 8,16,32,64 [--count 50000]
+//   build/bin/inbox_drain --body DIR/webhook_body.json [--count 50000] [--limits 16,128]
+//                         [--workers 2] [--distinct] [--group-sizes 16,64,128,256]
+//   build/bin/inbox_drain --body DIR/webhook_body.json --store-floor 8,16,32,64 [--count 50000]
 //
-// Prints, per claim size: wall time, webhooks/s, CPU time and CPU per webhook. --distinct gives
-// every webhook its own paid record (a new sale each) instead of the same event over and over.
-// --group-sizes also times the write transaction of one group of that many webhooks.
-// --store-floor measures, instead of the drain, SQLite's own CPU for the rows the webhook
-// receiver stores, in transactions of each given size (see store_floor).
+// The drain prints, per claim size: wall time, webhooks/s, CPU time and CPU per webhook.
+// --distinct gives every webhook its own paid record (a new sale each) instead of the same event
+// over and over. --group-sizes also times the write transaction of one group of that many
+// webhooks. The floor prints, per transaction size, SQLite's CPU per webhook to commit, to
+// fdatasync and to checkpoint.
 
 #include <fcntl.h>
 #include <sqlite3.h>
