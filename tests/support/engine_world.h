@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,7 +35,11 @@ inline const crypto::MasterKey& test_key() {
 struct TestClock {
   std::atomic<int64_t> ms{1'763'380'800'000};  // 2025-11-17T12:00:00Z
   bool real = false;                           // follow the system clock instead (scheduler tests)
+  // Called on every reading, from the reading thread: lets a test act at a known point of the
+  // engine's work. Set it before the threads that read the clock start.
+  std::function<void()> on_read;
   store::Timestamp now() const {
+    if (on_read) on_read();
     if (real) {
       return std::chrono::time_point_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now());
