@@ -118,7 +118,7 @@ TEST_CASE("plugin-check runs the ABI checks on one library") {
   CHECK(good.exit_code == 0);
   CHECK(good.out ==
         "ok: ABI checks: good 2.1.0 (Fixture good, crmsync tests), needs ABI 1.0, capabilities: "
-        "FETCH INCREMENTAL WEBHOOK\n");
+        "FETCH INCREMENTAL WEBHOOK\nok: exports only crmsync_connector_entry_v1\n");
 
   const Run small = run_crmsync({"plugin-check", so("small_struct")});
   CHECK(small.exit_code == 1);
@@ -175,5 +175,6 @@ TEST_CASE("example: plugin-check accepts the out-of-tree hello connector") {
   CHECK(run.exit_code == 0);
   CHECK(run.out ==
         "ok: ABI checks: hello 1.0.0 (Hello, crmsync examples), needs ABI 1.0, capabilities: FETCH "
-        "INCREMENTAL\nok: open with the example config\nok: close\n");
+        "INCREMENTAL\nok: exports only crmsync_connector_entry_v1\nok: open with the example "
+        "config\nok: close\n");
 }
