@@ -6,8 +6,15 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -158,6 +165,50 @@ Result<MasterKey> load_master_key_file(const std::string& path) {
   auto key = parse_master_key(text.str());
   if (!key) return fail(key.error().code, key.error().message + " (file " + path + ")");
   return key;
+}
+
+Result<void> write_master_key_file(const std::string& path, const MasterKey& key, bool replace,
+                                   const std::optional<FileOwner>& owner) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir = target.parent_path().empty() ? "." : target.parent_path();
+  std::string temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+  const int fd = mkstemp(temp.data());  // mode 0600, whatever the umask
+  auto failure = [&](const std::string& what) {
+    const std::string reason = std::strerror(errno);
+    unlink(temp.c_str());
+    return fail(CRMSYNC_E_UNAVAILABLE, "master key file " + path + ": " + what + ": " + reason);
+  };
+  if (fd < 0) {
+    return fail(CRMSYNC_E_UNAVAILABLE, "master key file " + path + ": cannot create a file in " +
+                                           dir.string() + ": " + std::strerror(errno));
+  }
+  const std::string text = master_key_text(key) + "\n";
+  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       fchmod(fd, S_IRUSR | S_IWUSR) == 0 &&
+                       (!owner || fchown(fd, owner->uid, owner->gid) == 0) && fsync(fd) == 0;
+  const int write_errno = errno;
+  close(fd);
+  errno = write_errno;
+  if (!written) return failure("cannot write it");
+  if (replace) {
+    if (rename(temp.c_str(), path.c_str()) != 0) return failure("cannot replace it");
+  } else {
+    // link() fails when the name exists: no window in which another writer's key is replaced.
+    if (link(temp.c_str(), path.c_str()) != 0) {
+      if (errno == EEXIST) {
+        unlink(temp.c_str());
+        return fail(CRMSYNC_E_CONFLICT, "master key file " + path + " exists already");
+      }
+      return failure("cannot create it");
+    }
+    unlink(temp.c_str());
+  }
+  // The new name is durable once the directory is.
+  if (const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
+  }
+  return {};
 }
 
 Result<MasterKey> load_master_key_env(const std::string& name) {

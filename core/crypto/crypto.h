@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,6 +51,19 @@ std::string master_key_text(const MasterKey& key);
 
 // Reads a master key from a file holding it as parse_master_key accepts.
 Result<MasterKey> load_master_key_file(const std::string& path);
+
+// Who should own a key file written by root for a service (keys generate --owner).
+struct FileOwner {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// Writes key to path as master_key_text and a newline, mode 0600 whatever the umask, owned by
+// owner when given. The file appears whole or not at all (a temporary file in the same directory,
+// flushed to disk, then linked or renamed into place); an existing file is an error (CONFLICT)
+// unless replace is set.
+Result<void> write_master_key_file(const std::string& path, const MasterKey& key, bool replace,
+                                   const std::optional<FileOwner>& owner = std::nullopt);
 
 // Reads a master key from an environment variable holding it as parse_master_key accepts.
 Result<MasterKey> load_master_key_env(const std::string& name);

@@ -3,6 +3,10 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "crypto/crypto.h"
@@ -109,4 +113,117 @@ TEST_CASE("keys rotate refuses a wrong or malformed key and changes nothing") {
   const crypto::Sealed after = stored_credentials(dir.path());
   CHECK(after.blob == before.blob);
   CHECK(after.key_id == before.key_id);
+}
+
+TEST_CASE("keys generate writes a fresh key, mode 0600, that keys rotate and the store accept") {
+  test::TempDir dir;
+  umask(0);  // the mode must not depend on the caller's umask
+  const test::Run run = crmsync_in(dir.path(), {"keys", "generate", "--out", "master.key"});
+  umask(022);
+  REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+  const std::string text = test::slurp(dir / "master.key");
+  REQUIRE(text.size() == 65);
+  CHECK(text.back() == '\n');
+  const crypto::MasterKey key = crypto::parse_master_key(text).value();
+  CHECK(run.out.find("Wrote the master key " + key.id + " to master.key (mode 0600)") == 0);
+  CHECK(fs::status(dir / "master.key").permissions() ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+  // No temporary file left beside it.
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 3);
+
+  // Two keys are never the same.
+  REQUIRE(crmsync_in(dir.path(), {"keys", "generate", "--out", "second.key"}).exit_code == 0);
+  CHECK(test::slurp(dir / "second.key") != text);
+
+  // The generated key seals and opens credentials (rotation onto it).
+  std::ofstream(dir / "old.key") << kOldKey << "\n";
+  std::ofstream(dir / "crmsync.yaml") << "secrets: {master_key_file: old.key}\n";
+  seed(dir.path());
+  const test::Run rotated =
+      crmsync_in(dir.path(), {"keys", "rotate", "--new-key-file", "master.key"});
+  REQUIRE_MESSAGE(rotated.exit_code == 0, rotated.err);
+  const crypto::Sealed sealed = stored_credentials(dir.path());
+  CHECK(sealed.key_id == key.id);
+  CHECK(crypto::open(std::span(&key, 1), sealed).value() == R"({"partner_token":"t0p"})");
+}
+
+TEST_CASE("keys generate never overwrites a key unless asked") {
+  test::TempDir dir;
+  std::ofstream(dir / "master.key") << kOldKey << "\n";
+
+  const test::Run refused = crmsync_in(dir.path(), {"keys", "generate", "--out", "master.key"});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err ==
+        "crmsync: master key file master.key exists already (--force replaces it; "
+        "credentials sealed with it are then lost)\n");
+  CHECK(test::slurp(dir / "master.key") == std::string(kOldKey) + "\n");
+
+  // --if-missing: the service's first start, every start: an existing key is kept.
+  const test::Run kept =
+      crmsync_in(dir.path(), {"keys", "generate", "--out", "master.key", "--if-missing"});
+  CHECK(kept.exit_code == 0);
+  CHECK(kept.out ==
+        "Kept the master key " + crypto::parse_master_key(kOldKey).value().id + " in master.key\n");
+  CHECK(test::slurp(dir / "master.key") == std::string(kOldKey) + "\n");
+
+  // ... but only a key: a service would not start with anything else.
+  std::ofstream(dir / "bad.key") << "not a key\n";
+  const test::Run bad =
+      crmsync_in(dir.path(), {"keys", "generate", "--out", "bad.key", "--if-missing"});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("(file bad.key)") != std::string::npos);
+  CHECK(bad.err.find("not a key") == std::string::npos);  // never echoes the file
+
+  // --if-missing on a missing file writes one.
+  const test::Run fresh =
+      crmsync_in(dir.path(), {"keys", "generate", "--out", "fresh.key", "--if-missing"});
+  CHECK(fresh.exit_code == 0);
+  CHECK(crypto::load_master_key_file((dir / "fresh.key").string()).ok());
+
+  const test::Run forced =
+      crmsync_in(dir.path(), {"keys", "generate", "--out", "master.key", "--force"});
+  CHECK(forced.exit_code == 0);
+  CHECK(test::slurp(dir / "master.key") != std::string(kOldKey) + "\n");
+  CHECK(crypto::load_master_key_file((dir / "master.key").string()).ok());
+
+  const test::Run both = crmsync_in(
+      dir.path(), {"keys", "generate", "--out", "master.key", "--force", "--if-missing"});
+  CHECK(both.exit_code == 2);
+  const test::Run no_out = crmsync_in(dir.path(), {"keys", "generate"});
+  CHECK(no_out.exit_code == 2);
+}
+
+TEST_CASE("keys generate reports a directory it cannot write and an unknown owner") {
+  test::TempDir dir;
+  const test::Run nowhere =
+      crmsync_in(dir.path(), {"keys", "generate", "--out", "no/such/dir/master.key"});
+  CHECK(nowhere.exit_code == 1);
+  CHECK(nowhere.err.find("cannot create a file in no/such/dir") != std::string::npos);
+
+  const test::Run owner = crmsync_in(
+      dir.path(), {"keys", "generate", "--out", "master.key", "--owner", "no-such-user-x"});
+  CHECK(owner.exit_code == 1);
+  CHECK(owner.err == "crmsync: --owner: no user \"no-such-user-x\"\n");
+  CHECK_FALSE(fs::exists(dir / "master.key"));
+}
+
+TEST_CASE("keys generate --owner hands the key to the service user (as root)") {
+  test::TempDir dir;
+  const passwd* nobody = getpwnam("nobody");
+  REQUIRE(nobody != nullptr);
+  const test::Run run =
+      crmsync_in(dir.path(), {"keys", "generate", "--out", "master.key", "--owner", "nobody"});
+  struct stat info {};
+  if (geteuid() != 0) {
+    // Only root may give a file away: a clear error, no key left behind.
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("cannot write it") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "master.key"));
+    return;
+  }
+  REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+  REQUIRE(stat((dir / "master.key").c_str(), &info) == 0);
+  CHECK(info.st_uid == nobody->pw_uid);
+  CHECK(info.st_gid == nobody->pw_gid);
+  CHECK((info.st_mode & 07777) == 0600);
 }

@@ -12,7 +12,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -123,8 +122,10 @@ int run(const Options& options) {
   auto key = crypto::generate_master_key();
   if (!key) return report_failure(key.error().message);
   const fs::path key_file = dir / "master.key";
-  std::ofstream(key_file) << crypto::master_key_text(*key) << "\n";
-  fs::permissions(key_file, fs::perms::owner_read | fs::perms::owner_write, ec);
+  if (auto written = crypto::write_master_key_file(key_file.string(), *key, /*replace=*/true);
+      !written) {
+    return report_failure(written.error().message);
+  }
 
   config::Config config;
   config.storage.path = (dir / "crmsync.db").string();
