@@ -1,6 +1,6 @@
 # crmsync_add_connector(NAME SOURCES... [LIBS ...]): builds a connector as a loadable module
 # <build>/plugins/<NAME>.so that links only the SDK (and header-only helpers), exports only its
-# entry symbol.
+# entry symbol and is installed into lib/crmsync/plugins (component crmsync).
 # Exports: hidden visibility hides the connector's own code; linking crmsync::sdk adds the SDK's
 # version script and --exclude-libs,ALL (sdk/cmake/crmsync-sdkConnectorLink.cmake), which also hide
 # libstdc++'s instantiations, the same options an out-of-tree connector gets from the installed SDK.
@@ -17,4 +17,6 @@ function(crmsync_add_connector name)
     target_link_options(connector_${name} PRIVATE -Wl,--no-undefined)
   endif()
   set_property(GLOBAL APPEND PROPERTY CRMSYNC_CONNECTOR_TARGETS connector_${name})
+  install(TARGETS connector_${name} LIBRARY DESTINATION ${CRMSYNC_INSTALL_PLUGIN_DIR}
+    COMPONENT crmsync)
 endfunction()

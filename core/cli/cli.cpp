@@ -24,20 +24,30 @@ CLI::App* Cli::add_command(const std::string& name, const std::string& descripti
   return command;
 }
 
+std::string default_plugin_dir() {
+  std::error_code ec;
+  const std::filesystem::path bin =
+      std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  // Installed: <prefix>/bin/crmsync beside <prefix>/lib/crmsync/plugins (the relative path is
+  // compiled in from the install layout). In a build tree: build/bin beside build/plugins.
+  const std::filesystem::path installed = (bin / CRMSYNC_PLUGIN_DIR_FROM_BIN).lexically_normal();
+  const std::filesystem::path build_tree = (bin / ".." / "plugins").lexically_normal();
+  if (!std::filesystem::is_directory(installed, ec) &&
+      std::filesystem::is_directory(build_tree, ec)) {
+    return build_tree.string();
+  }
+  return installed.string();
+}
+
 Result<config::Config> Cli::load_config() const {
   std::error_code ec;
+  // Without a file, the embedded default: SQLite in the working directory.
+  Result<config::Config> config = config::Config{};
   if (!config_option_->empty() || std::filesystem::exists(config_path_, ec)) {
-    return config::load_file(config_path_);
+    config = config::load_file(config_path_);
   }
-  // The embedded default: no file needed. SQLite in the working directory, and the connectors
-  // installed beside the executable (build/bin -> build/plugins).
-  config::Config defaults;
-  defaults.storage.path = "crmsync.db";
-  defaults.plugins.dir =
-      (std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "plugins")
-          .lexically_normal()
-          .string();
-  return defaults;
+  if (config && config->plugins.dir.empty()) config->plugins.dir = default_plugin_dir();
+  return config;
 }
 
 int Cli::run(int argc, char** argv) {

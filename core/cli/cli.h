@@ -33,8 +33,8 @@ class Cli {
                         std::function<int()> run);
 
   // The configuration named by --config (or $CRMSYNC_CONFIG, or ./crmsync.yaml when present);
-  // without any, the embedded default: SQLite at ./crmsync.db and the connectors in
-  // <bin>/../plugins.
+  // without any, the embedded default: SQLite at ./crmsync.db. When neither names plugins.dir,
+  // the connectors installed with the executable (default_plugin_dir()).
   Result<config::Config> load_config() const;
 
   // Parses argv, runs the chosen command, returns the exit code.
@@ -46,6 +46,10 @@ class Cli {
   CLI::Option* config_option_ = nullptr;
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
 };
+
+// The connectors installed with this executable: <bin>/../lib/crmsync/plugins (the install
+// layout), or <bin>/../plugins in a build tree when only that exists.
+std::string default_plugin_dir();
 
 // Prints "crmsync: <message>" on stderr and returns kExitFailure.
 int report_failure(const std::string& message);

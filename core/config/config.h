@@ -24,9 +24,10 @@ struct StorageConfig {
   std::string url;                  // libpq conninfo or URI (backend postgres)
 };
 
-// Which connector libraries to load: <dir>/<id>.so for each enabled id.
+// Which connector libraries to load: <dir>/<id>.so for each enabled id. An empty dir (the key
+// absent) means the connectors installed with the host; the tool fills it in (cli::Cli).
 struct PluginsConfig {
-  std::string dir = "plugins";
+  std::string dir;
   std::vector<std::string> enabled;
 };
 

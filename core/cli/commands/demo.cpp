@@ -129,7 +129,7 @@ int run(const Options& options) {
 
   config::Config config;
   config.storage.path = (dir / "crmsync.db").string();
-  config.plugins.dir = (self.parent_path() / ".." / "plugins").lexically_normal().string();
+  config.plugins.dir = default_plugin_dir();
   config.plugins.enabled = {"yclients"};
   config.secrets.master_key_file = key_file.string();
   config.scheduler.interval_seconds = 5;

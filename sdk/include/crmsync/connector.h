@@ -49,8 +49,8 @@ extern "C" {
 /* ABI minor version of this header: how many append-only revisions major 1 has had. */
 #define CRMSYNC_ABI_MINOR 2
 
-/* Marks the entry symbol for export. Build connectors with -fvisibility=hidden so that the entry
- * symbol is the only one the library exports. */
+/* Marks the entry symbol for export: build with -fvisibility=hidden and link with the SDK's version
+ * script crmsync-connector.map (crmsync::sdk adds it) so that it is the only symbol exported. */
 #if defined(_WIN32)
 #define CRMSYNC_EXPORT __declspec(dllexport)
 #elif defined(__GNUC__) || defined(__clang__)
