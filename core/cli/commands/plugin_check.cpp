@@ -46,9 +46,9 @@ void check_exports(const std::string& path) {
     return;
   }
   std::printf(
-      "warning: exports %zu symbols besides crmsync_connector_entry_v1 (link with the SDK's "
+      "warning: exports %zu symbol%s besides crmsync_connector_entry_v1 (link with the SDK's "
       "version script: target_link_libraries(... crmsync::sdk) on a MODULE library):\n",
-      extra.size());
+      extra.size(), extra.size() == 1 ? "" : "s");
   for (size_t i = 0; i < extra.size() && i < kMaxListedExports; ++i) {
     std::printf("  %s\n", readable(extra[i]).c_str());
   }
