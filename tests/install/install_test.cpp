@@ -184,7 +184,9 @@ TEST_CASE("cpack builds crmsync and crmsync-dev with their files and control dat
   const fs::path out = kWork / "packages";
   must_run({CRMSYNC_CPACK, "-G", "DEB", "--config",
             std::string(CRMSYNC_BUILD_DIR) + "/CPackConfig.cmake", "-B", out});
-  const fs::path host = out / ("crmsync_" + std::string(CRMSYNC_VERSION) + "_amd64.deb");
+  std::string arch = must_run({"dpkg", "--print-architecture"}).out;
+  arch.erase(arch.find_last_not_of('\n') + 1);
+  const fs::path host = out / ("crmsync_" + std::string(CRMSYNC_VERSION) + "_" + arch + ".deb");
   const fs::path sdk = out / ("crmsync-dev_" + std::string(CRMSYNC_VERSION) + "_all.deb");
   REQUIRE(fs::is_regular_file(host));
   REQUIRE(fs::is_regular_file(sdk));
@@ -214,7 +216,7 @@ TEST_CASE("cpack builds crmsync and crmsync-dev with their files and control dat
   };
   CHECK(field(host, "Package") == "crmsync");
   CHECK(field(host, "Version") == CRMSYNC_VERSION);
-  CHECK(field(host, "Architecture") == "amd64");
+  CHECK(field(host, "Architecture") == arch);
   const std::string depends = field(host, "Depends");
   // adduser for postinst; the libraries from dpkg-shlibdeps.
   for (const char* package : {"adduser", "libsqlite3-0", "libpq5", "libssl3", "libstdc++6"}) {
