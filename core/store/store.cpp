@@ -441,6 +441,13 @@ class SqlStore final : public Store {
     return update_one("integration " + id, "DELETE FROM crm_integrations WHERE id = $1", {id});
   }
 
+  Result<std::vector<std::string>> sealed_key_ids() override {
+    return select_all(
+        "SELECT credentials_key_id FROM crm_integrations WHERE credentials IS NOT NULL "
+        "UNION SELECT secrets_key_id FROM webhook_endpoints ORDER BY 1",
+        {}, +[](const Rows& rows, size_t r) { return rows.text(r, 0); });
+  }
+
   Result<int64_t> reseal_credentials(std::span<const crypto::MasterKey> old_keys,
                                      const crypto::MasterKey& new_key, Timestamp now) override {
     std::vector<crypto::MasterKey> keys(old_keys.begin(), old_keys.end());

@@ -376,6 +376,9 @@ class Store {
   virtual Result<WebhookEndpoint> get_webhook_endpoint(const std::string& integration_id) = 0;
   // Creates or replaces the integration's webhook authentication.
   virtual Result<void> put_webhook_endpoint(const WebhookEndpoint& endpoint) = 0;
+  // The ids of the master keys that sealed the stored credentials and webhook secrets, each once
+  // (empty when nothing is sealed): what the host checks its configured keys against at start.
+  virtual Result<std::vector<std::string>> sealed_key_ids() = 0;
   // Re-seals every credential and webhook secret not sealed with new_key; returns how many
   // were re-sealed.
   virtual Result<int64_t> reseal_credentials(std::span<const crypto::MasterKey> old_keys,
