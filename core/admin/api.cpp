@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdio>
@@ -359,6 +360,34 @@ struct Api::State {
     return ok(200, report->to_json());
   }
 
+  // Why the caller may not give a new integration of the business this id (nullopt: it may).
+  // Integration ids are global (URLs, webhooks, the config), so an owner's ids stay inside its
+  // business's namespace: "{business}-{name}" with a name without '-', one-to-one because the
+  // business is what precedes the last '-'. No owner can take or probe another business's ids
+  // (it cannot name them), nor its own CSV import integration's name. A platform admin chooses
+  // any id outside another existing business's namespace.
+  std::optional<server::Response> refused_id(const Caller& caller, const std::string& business_id,
+                                             const std::string& id) {
+    const auto refuse = [](const std::string& message) {
+      return error(422, "invalid id", json::array({{{"field", "id"}, {"message", message}}}));
+    };
+    if (!valid_id(id)) return refuse("1-64 letters, digits, '-', '_' or '.'");
+    const size_t dash = id.rfind('-');
+    const std::string prefix = dash == std::string::npos ? "" : id.substr(0, dash);
+    const std::string name = dash == std::string::npos ? id : id.substr(dash + 1);
+    if (!caller.admin && (prefix != business_id || name.empty())) {
+      return refuse("must be '" + business_id +
+                    "-' followed by letters, digits, '_' or '.' (no further '-')");
+    }
+    if (prefix == business_id && imports::is_csv_import_name(name)) {
+      return refuse("'" + business_id + "-csv' is reserved for the business's CSV imports");
+    }
+    if (caller.admin && !prefix.empty() && prefix != business_id && store.get_business(prefix)) {
+      return refuse("'" + prefix + "-…' ids belong to business '" + prefix + "'");
+    }
+    return std::nullopt;
+  }
+
   server::Response create_integration(const Caller& caller, const std::string& business_id,
                                       const server::Request& request) {
     auto business = business_for(caller, business_id);
@@ -377,12 +406,10 @@ struct Api::State {
                    json::array({{{"field", "settings"}, {"message", "must be an object"}}}));
     }
     store::Integration integration;
-    integration.id = body->value("id", business_id + "-" + crm_type);
-    if (!valid_id(integration.id)) {
-      return error(
-          422, "invalid id",
-          json::array({{{"field", "id"}, {"message", "1-64 letters, digits, '-', '_' or '.'"}}}));
-    }
+    std::string name = crm_type;
+    std::replace(name.begin(), name.end(), '-', '_');
+    integration.id = body->value("id", business_id + "-" + name);
+    if (auto refused = refused_id(caller, business_id, integration.id)) return *refused;
     if (store.get_integration(integration.id)) {
       return error(409, "an integration '" + integration.id + "' exists already");
     }

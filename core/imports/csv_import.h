@@ -1,7 +1,8 @@
 // Importing a CSV file of sales for a business (spec 8.1.6): the business's csv integration
-// (created on its first import), a sync run of trigger csv holding the business's import lease,
-// the csv connector streaming the file through the pipeline in large batches, the run's summary
-// logged. Used by `crmsync import-csv` and by the admin API's upload jobs.
+// (created on its first import as "{business}-csv"), a sync run of trigger csv holding the
+// business's import lease, the csv connector streaming the file through the pipeline in large
+// batches, the run's summary logged. Used by `crmsync import-csv` and by the admin API's upload
+// jobs.
 #ifndef CRMSYNC_CORE_IMPORTS_CSV_IMPORT_H
 #define CRMSYNC_CORE_IMPORTS_CSV_IMPORT_H
 
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -27,6 +29,12 @@ struct CsvImportOptions {
   // Called after each committed batch with the totals so far and the bytes of the file read.
   std::function<void(const pipeline::Totals& totals, uint64_t bytes_read)> on_progress;
 };
+
+// Whether name (what follows "{business}-" in an integration id) is the form the business's CSV
+// import integration takes: "csv", or "csv.N" when a platform admin gave "{business}-csv" to
+// another business. Business owners cannot create integrations of these names, so no tenant can
+// take another's (or its own) import integration.
+bool is_csv_import_name(std::string_view name);
 
 // What an import did.
 struct CsvImportResult {

@@ -299,6 +299,94 @@ TEST_CASE_TEMPLATE(
   CHECK(host.get("/api/v1/integrations/nosuch", host.admin_key).status == 404);
 }
 
+TEST_CASE_TEMPLATE(
+    "integration ids: an owner's stay in its business, another's look missing, bizA-csv "
+    "unsquattable",
+    B, CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
+  const json settings = {{"company_id", 4564},
+                         {"partner_token", "p"},
+                         {"user_token", "u"},
+                         {"base_url", host.sim.url("/yclients")}};
+  const auto create = [&](const std::string& key, const std::string& business,
+                          const std::string& id) {
+    return host.post("/api/v1/businesses/" + business + "/integrations", key,
+                     {{"crm_type", "yclients"}, {"id", id}, {"settings", settings}});
+  };
+  const auto without = [](std::string text, const std::string& id) {
+    for (size_t at = text.find(id); at != std::string::npos; at = text.find(id)) {
+      text.replace(at, id.size(), "ID");
+    }
+    return text;
+  };
+
+  // Other's owner can name nothing of Миндаль's: squatting mindal-csv answers what any id outside
+  // its business does, whether it exists or not.
+  const Answer squat = create(host.other_key, "other", "mindal-csv");
+  CHECK(squat.status == 422);
+  CHECK(has_field(squat, "id"));
+  CHECK(squat.text == create(host.other_key, "other", "mindal-yclients").text);
+  CHECK(squat.text == create(host.other_key, "other", "mindal-nothing").text);
+  CHECK(squat.text == create(host.other_key, "other", "other-a-b").text);
+  // Nor through Миндаль's own route (404 as for a business that does not exist).
+  const Answer foreign = create(host.other_key, "mindal", "mindal-csv");
+  CHECK(foreign.status == 404);
+  CHECK(without(foreign.text, "mindal") ==
+        without(create(host.other_key, "nosuch", "x").text, "nosuch"));
+  // The import integration's names are reserved in every business, the owner's own included.
+  CHECK(has_field(create(host.other_key, "other", "other-csv"), "id"));
+  CHECK(has_field(create(host.other_key, "other", "other-csv.2"), "id"));
+  CHECK(has_field(create(host.owner_key, "mindal", "mindal-csv"), "id"));
+  // A platform admin does not put ids into another business's namespace either.
+  CHECK(has_field(create(host.admin_key, "other", "mindal-csv"), "id"));
+  CHECK(create(host.admin_key, "other", "platform-chosen").status == 201);
+
+  // Reading another tenant's integration is exactly reading one that does not exist.
+  for (const std::string suffix : {"", "/runs", "/logs", "/stats"}) {
+    const Answer theirs = host.get("/api/v1/integrations/mindal-yclients" + suffix, host.other_key);
+    const Answer missing = host.get("/api/v1/integrations/other-missing" + suffix, host.other_key);
+    CHECK(theirs.status == 404);
+    CHECK(without(theirs.text, "mindal-yclients") == without(missing.text, "other-missing"));
+  }
+
+  // Creating: an id of its own that is taken answers 409, and so does one a platform admin gave
+  // to another business inside this one's namespace (as a store from before this rule may hold):
+  // the same answer, and nothing of the other business in it.
+  REQUIRE(create(host.other_key, "other", "other-yc").status == 201);
+  const Answer own_taken = create(host.other_key, "other", "other-yc");
+  CHECK(own_taken.status == 409);
+  store::Integration legacy;
+  legacy.id = "other-legacy";
+  legacy.business_id = "mindal";
+  legacy.crm_type = "yclients";
+  legacy.created_at = legacy.updated_at = host.world.clock.now();
+  REQUIRE(host.world.store->create_integration(legacy));
+  const Answer legacy_taken = create(host.other_key, "other", "other-legacy");
+  CHECK(legacy_taken.status == 409);
+  CHECK(without(legacy_taken.text, "other-legacy") == without(own_taken.text, "other-yc"));
+
+  // mindal-csv squatted in the store before the rule: Миндаль's CSV imports still work, through
+  // an import integration of its own.
+  store::Integration squatted = legacy;
+  squatted.id = "mindal-csv";
+  squatted.business_id = "other";
+  REQUIRE(host.world.store->create_integration(squatted));
+  const Answer upload =
+      host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key,
+                "date,customer_phone,amount\n2025-11-17 12:00,+79161234567,100\n", "text/csv");
+  REQUIRE(upload.status == 202);
+  const Answer imported =
+      host.poll("/api/v1/imports/" + upload.body["id"].get<std::string>(),
+                [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  CHECK(imported.body["status"] == "done");
+  CHECK(imported.body["imported"] == 1);
+  const auto own_csv = host.world.store->get_integration("mindal-csv.2");
+  REQUIRE(own_csv);
+  CHECK(own_csv->business_id == "mindal");
+  CHECK(own_csv->crm_type == "csv");
+  CHECK(host.world.store->get_integration("mindal-csv")->business_id == "other");
+}
+
 TEST_CASE_TEMPLATE("test connection answers the connector's message; a wrong token is ❌", B,
                    CRMSYNC_TEST_BACKENDS) {
   Admin<B> host;
