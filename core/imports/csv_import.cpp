@@ -126,13 +126,36 @@ Result<CsvImportResult> import_csv(store::Store& store, const std::string& busin
   return result;
 }
 
+std::string neutralize_cells(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  bool cell_start = true;
+  for (char c : text) {
+    if (c == '\t' || c == '\r' || c == '\n') c = ' ';
+    if (cell_start && (c == '=' || c == '+' || c == '-' || c == '@')) out += '\'';
+    out += c;
+    // Spaces before a cell's first character do not make it text to every spreadsheet.
+    cell_start = c == ',' || c == ';' || (cell_start && c == ' ');
+  }
+  return out;
+}
+
+std::string report_json(const std::vector<pipeline::ItemError>& errors) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const pipeline::ItemError& error : errors) {
+    rows.push_back(
+        {{"row", neutralize_cells(error.where)}, {"reason", neutralize_cells(error.reason)}});
+  }
+  return rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Result<void> write_error_report(const std::filesystem::path& path,
                                 const std::vector<pipeline::ItemError>& errors,
                                 int64_t total_failed) {
   std::ofstream out(path, std::ios::trunc);
   if (!out) return fail(CRMSYNC_E_UNAVAILABLE, "cannot write the error report " + path.string());
   for (const pipeline::ItemError& error : errors) {
-    out << (error.where.empty() ? "" : error.where + ": ") << error.reason << '\n';
+    out << neutralize_cells((error.where.empty() ? "" : error.where + ": ") + error.reason) << '\n';
   }
   if (static_cast<int64_t>(errors.size()) < total_failed) {
     out << "... and " << total_failed - static_cast<int64_t>(errors.size())

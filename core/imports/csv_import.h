@@ -52,8 +52,19 @@ struct CsvImportResult {
 Result<CsvImportResult> import_csv(store::Store& store, const std::string& business_id,
                                    const CsvImportOptions& options);
 
-// Writes the per-row report ("Row 7: Amount is not a number" per line, then how many more were
-// not listed when total_failed exceeds the rows kept) to path.
+// Text of an error report made safe to open in a spreadsheet (OWASP's advice on CSV injection):
+// tab, CR and LF become spaces (one error is one line and one cell), and every cell that a
+// spreadsheet could cut out of it (its start, and what follows a ',' or ';') beginning with '=',
+// '+', '-' or '@' gets a leading "'", so a formula smuggled into a CSV cell and quoted in a
+// reason never runs.
+std::string neutralize_cells(std::string_view text);
+
+// The row error report as JSON, [{"row": "Row 7", "reason": "..."}], every text neutralized;
+// invalid UTF-8 is replaced (U+FFFD).
+std::string report_json(const std::vector<pipeline::ItemError>& errors);
+
+// Writes the per-row report ("Row 7: Amount is not a number" per line, neutralized, then how
+// many more were not listed when total_failed exceeds the rows kept) to path.
 Result<void> write_error_report(const std::filesystem::path& path,
                                 const std::vector<pipeline::ItemError>& errors,
                                 int64_t total_failed);

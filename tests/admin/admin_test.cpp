@@ -832,11 +832,64 @@ TEST_CASE_TEMPLATE("a live crmsync serve answers the API with a key made by the 
             "crmsync_crm_requests_total{integration=\"mindal-yclients\",status=\"200\"}") !=
         std::string::npos);
 
+  // An import whose rows smuggle formulas: its report neutralizes them.
+  const std::string formulas =
+      "date,customer_phone,amount,description\n"
+      "2025-11-17 12:00,+79161234567,1500.00,Стрижка\n"
+      "\"2025,=HYPERLINK(\"\"http://x\"\")\",+79161234568,900,a\n"
+      "\"2025, @SUM(A1)\",+79161234569,900,b\n";
+  const auto upload = call("POST", "/api/v1/businesses/mindal/csv", formulas, "text/csv");
+  REQUIRE(upload.status == 202);
+  const std::string job = json::parse(upload.body)["id"];
+  json imported;
+  for (int i = 0; i < 400; ++i) {
+    imported = json::parse(call("GET", "/api/v1/imports/" + job, "").body);
+    if (imported["status"] != "running") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(imported["status"] == "done");
+  CHECK(imported["imported"] == 1);
+  REQUIRE(imported["error_report"].size() == 2);
+  for (const json& row : imported["error_report"]) {
+    const std::string reason = row["reason"];
+    INFO(reason);
+    CHECK((reason.find(",'=HYPERLINK") != std::string::npos ||
+           reason.find(", '@SUM") != std::string::npos));
+    CHECK(reason.find(",=") == std::string::npos);
+    CHECK(reason.find(", @") == std::string::npos);
+  }
+  // No host name or process id in what the owner sees of the import.
+  const std::string logs = call("GET", "/api/v1/integrations/mindal-csv/logs", "").body;
+  CHECK(logs.find("CSV upload-" + job + ".csv: Imported 1") != std::string::npos);
+  char hostname[256] = {};
+  gethostname(hostname, sizeof hostname - 1);
+  CHECK(logs.find(hostname) == std::string::npos);
+  CHECK(logs.find(std::to_string(pid)) == std::string::npos);
+
   kill(pid, SIGTERM);
   int exit_status = 0;
   waitpid(pid, &exit_status, 0);
   CHECK(WIFEXITED(exit_status));
   CHECK(WEXITSTATUS(exit_status) == 0);
+
+  // After a restart the job reads the same under the same id, and ids go on from there.
+  const pid_t again = test::spawn_process({CRMSYNC_BINARY, "serve", "--stop-after", "60"},
+                                          dir.path(), dir / "serve-again.log");
+  REQUIRE(again > 0);
+  up = false;
+  for (int i = 0; i < 400 && !up; ++i) {
+    up = call("GET", "/readyz", "").status == 200;
+    if (!up) std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(up);
+  CHECK(json::parse(call("GET", "/api/v1/imports/" + job, "").body) == imported);
+  const auto next = call("POST", "/api/v1/businesses/mindal/csv", formulas, "text/csv");
+  REQUIRE(next.status == 202);
+  const std::string next_id = json::parse(next.body)["id"];
+  CHECK(std::stoll(next_id) > std::stoll(job));
+  kill(again, SIGTERM);
+  waitpid(again, &exit_status, 0);
+  CHECK(WIFEXITED(exit_status));
 }
 
 TEST_CASE(
