@@ -4,12 +4,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <variant>
 
@@ -412,9 +409,9 @@ struct Api::State {
     std::replace(name.begin(), name.end(), '-', '_');
     integration.id = body->value("id", business_id + "-" + name);
     if (auto refused = refused_id(caller, business_id, integration.id)) return *refused;
-    if (store.get_integration(integration.id)) {
-      return error(409, "an integration '" + integration.id + "' exists already");
-    }
+    const server::Response taken =
+        error(409, "an integration '" + integration.id + "' exists already");
+    if (store.get_integration(integration.id)) return taken;
     auto sealed = seal(*connector, settings);
     if (auto* refused = std::get_if<server::Response>(&sealed)) return std::move(*refused);
     auto& split = std::get<0>(sealed);
@@ -428,7 +425,8 @@ struct Api::State {
     integration.credentials = std::move(split.second);
     integration.created_at = integration.updated_at = options.now();
     if (auto created = store.create_integration(integration); !created) {
-      return from_error(created.error());
+      // Created by a concurrent request since the check: the same answer, not the store's.
+      return store.get_integration(integration.id) ? taken : from_error(created.error());
     }
     return ok(201, integration_json(integration));
   }
