@@ -3,12 +3,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include <atomic>
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <variant>
 
@@ -106,37 +104,43 @@ std::optional<store::LogType> parse_log_type(const std::string& text) {
   return std::nullopt;
 }
 
-// An upload being imported, as GET /imports/{id} shows it.
-struct ImportJob {
-  std::string id;
-  std::string business_id;
-  std::string status = "running";  // running | done | failed
-  uint64_t bytes_total = 0;
-  uint64_t bytes_read = 0;
-  pipeline::Totals totals;
-  std::optional<int64_t> run_id;
-  std::string summary;
-  std::string error;
-  std::vector<pipeline::ItemError> errors;
-};
+// How long an import job's host may go without committing a batch before readers take the job
+// for lost (the import run's own lease, as long).
+constexpr std::chrono::minutes kImportLease{30};
 
-json import_json(const ImportJob& job) {
-  json errors = json::array();
-  for (const auto& e : job.errors) errors.push_back({{"row", e.where}, {"reason", e.reason}});
-  return {{"id", job.id},
+// An import job as GET /imports/{id} shows it. A job still running past its lease lost its host
+// (or its database) before it ended: it reads as failed, and uploading again is safe (stored
+// rows are duplicates).
+json import_json(const store::ImportJob& job, store::Timestamp now) {
+  const bool lost = job.status == store::ImportStatus::running && job.lease_until < now;
+  const char* status = lost                                         ? "failed"
+                       : job.status == store::ImportStatus::running ? "running"
+                       : job.status == store::ImportStatus::done    ? "done"
+                                                                    : "failed";
+  const std::string failure =
+      lost ? "the import did not finish (its host stopped); upload the file again" : job.error;
+  return {{"id", std::to_string(job.id)},
           {"business_id", job.business_id},
-          {"status", job.status},
+          {"status", status},
           {"progress", job.bytes_total == 0 ? 1.0
                                             : static_cast<double>(job.bytes_read) /
                                                   static_cast<double>(job.bytes_total)},
-          {"rows", job.totals.fetched},
-          {"imported", job.totals.inserted},
-          {"duplicates", job.totals.duplicates},
-          {"errors", job.totals.failed},
+          {"rows", job.counts.fetched},
+          {"imported", job.counts.inserted},
+          {"duplicates", job.counts.duplicates},
+          {"errors", job.counts.failed},
           {"run_id", job.run_id ? json(*job.run_id) : json(nullptr)},
           {"summary", job.summary.empty() ? json(nullptr) : json(job.summary)},
-          {"error", job.error.empty() ? json(nullptr) : json(job.error)},
-          {"error_report", errors}};
+          {"error", failure.empty() ? json(nullptr) : json(failure)},
+          {"error_report", json::parse(job.report_json, nullptr, false)}};
+}
+
+store::RunCounts counts_of(const pipeline::Totals& totals) {
+  return {.fetched = totals.fetched,
+          .inserted = totals.inserted,
+          .duplicates = totals.duplicates,
+          .failed = totals.failed,
+          .skipped = totals.skipped};
 }
 
 // A multipart/form-data body's first file part (RFC 7578), or the body itself when it is not
@@ -184,10 +188,6 @@ struct Api::State {
   std::vector<crypto::MasterKey> keys;
   ApiOptions options;
   boost::asio::thread_pool pool;
-
-  std::mutex imports_mutex;
-  std::map<std::string, std::shared_ptr<ImportJob>> imports;
-  std::atomic<int64_t> next_import{1};
 
   State(store::Store& s, const plugin_host::PluginHost& h, sync::Engine& e,
         std::vector<crypto::MasterKey> k, ApiOptions o)
@@ -359,6 +359,34 @@ struct Api::State {
     return ok(200, report->to_json());
   }
 
+  // Why the caller may not give a new integration of the business this id (nullopt: it may).
+  // Integration ids are global (URLs, webhooks, the config), so an owner's ids stay inside its
+  // business's namespace: "{business}-{name}" with a name without '-', one-to-one because the
+  // business is what precedes the last '-'. No owner can take or probe another business's ids
+  // (it cannot name them), nor its own CSV import integration's name. A platform admin chooses
+  // any id outside another existing business's namespace.
+  std::optional<server::Response> refused_id(const Caller& caller, const std::string& business_id,
+                                             const std::string& id) {
+    const auto refuse = [](const std::string& message) {
+      return error(422, "invalid id", json::array({{{"field", "id"}, {"message", message}}}));
+    };
+    if (!valid_id(id)) return refuse("1-64 letters, digits, '-', '_' or '.'");
+    const size_t dash = id.rfind('-');
+    const std::string prefix = dash == std::string::npos ? "" : id.substr(0, dash);
+    const std::string name = dash == std::string::npos ? id : id.substr(dash + 1);
+    if (!caller.admin && (prefix != business_id || name.empty())) {
+      return refuse("must be '" + business_id +
+                    "-' followed by letters, digits, '_' or '.' (no further '-')");
+    }
+    if (prefix == business_id && imports::is_csv_import_name(name)) {
+      return refuse("'" + business_id + "-csv' is reserved for the business's CSV imports");
+    }
+    if (caller.admin && !prefix.empty() && prefix != business_id && store.get_business(prefix)) {
+      return refuse("'" + prefix + "-…' ids belong to business '" + prefix + "'");
+    }
+    return std::nullopt;
+  }
+
   server::Response create_integration(const Caller& caller, const std::string& business_id,
                                       const server::Request& request) {
     auto business = business_for(caller, business_id);
@@ -377,15 +405,13 @@ struct Api::State {
                    json::array({{{"field", "settings"}, {"message", "must be an object"}}}));
     }
     store::Integration integration;
-    integration.id = body->value("id", business_id + "-" + crm_type);
-    if (!valid_id(integration.id)) {
-      return error(
-          422, "invalid id",
-          json::array({{{"field", "id"}, {"message", "1-64 letters, digits, '-', '_' or '.'"}}}));
-    }
-    if (store.get_integration(integration.id)) {
-      return error(409, "an integration '" + integration.id + "' exists already");
-    }
+    std::string name = crm_type;
+    std::replace(name.begin(), name.end(), '-', '_');
+    integration.id = body->value("id", business_id + "-" + name);
+    if (auto refused = refused_id(caller, business_id, integration.id)) return *refused;
+    const server::Response taken =
+        error(409, "an integration '" + integration.id + "' exists already");
+    if (store.get_integration(integration.id)) return taken;
     auto sealed = seal(*connector, settings);
     if (auto* refused = std::get_if<server::Response>(&sealed)) return std::move(*refused);
     auto& split = std::get<0>(sealed);
@@ -399,7 +425,8 @@ struct Api::State {
     integration.credentials = std::move(split.second);
     integration.created_at = integration.updated_at = options.now();
     if (auto created = store.create_integration(integration); !created) {
-      return from_error(created.error());
+      // Created by a concurrent request since the check: the same answer, not the store's.
+      return store.get_integration(integration.id) ? taken : from_error(created.error());
     }
     return ok(201, integration_json(integration));
   }
@@ -709,62 +736,81 @@ struct Api::State {
       return error(413, "the file is larger than " +
                             std::to_string(options.max_csv_bytes / (1024 * 1024)) + " MB");
     }
-    auto job = std::make_shared<ImportJob>();
-    job->id = std::to_string(next_import++);
-    job->business_id = business_id;
-    job->bytes_total = content->size();
+    store::ImportJob job;
+    job.business_id = business_id;
+    job.bytes_total = static_cast<int64_t>(content->size());
+    job.created_at = job.updated_at = options.now();
+    job.lease_until = job.created_at + kImportLease;
+    auto id = store.create_import_job(job);
+    if (!id) return from_error(id.error());
+    job.id = *id;
+    // Named by the job alone: the name reaches the business's logs ("CSV upload-12.csv: ...").
     const std::filesystem::path file =
-        options.upload_dir / ("upload-" + options.owner + "-" + job->id + ".csv");
+        options.upload_dir / ("upload-" + std::to_string(job.id) + ".csv");
     {
       std::ofstream out(file, std::ios::binary | std::ios::trunc);
       out.write(content->data(), static_cast<std::streamsize>(content->size()));
-      if (!out.flush()) return error(503, "cannot keep the upload at " + file.string());
-    }
-    {
-      std::lock_guard lock(imports_mutex);
-      imports[job->id] = job;
+      if (!out.flush()) {
+        job.status = store::ImportStatus::failed;
+        job.error = "the upload could not be kept for importing";
+        (void)store.update_import_job(job);  // unsaved, the job reads as lost after its lease
+        return error(503, job.error);
+      }
     }
     boost::asio::post(pool, [this, job, file] { run_import(job, file); });
-    return ok(202, import_json(*job));
+    return ok(202, import_json(job, options.now()));
   }
 
-  void run_import(const std::shared_ptr<ImportJob>& job, const std::filesystem::path& file) {
+  // Imports the upload, writing the job's progress after each committed batch (which also renews
+  // its lease) and its outcome at the end. A write that fails leaves the job to its lease.
+  void run_import(store::ImportJob job, const std::filesystem::path& file) {
     imports::CsvImportOptions import;
     import.file = file;
     import.connector = options.csv_connector;
     import.max_bytes = options.max_csv_bytes;
-    import.owner = options.owner + "-import-" + job->id;
+    import.owner = options.owner + "-import-" + std::to_string(job.id);
     import.now = options.now;
-    import.on_progress = [ this, &job ](const pipeline::Totals& totals, uint64_t bytes_read) {
-      std::lock_guard lock(imports_mutex);
-    job->totals = totals;
-    job->bytes_read = bytes_read;
+    import.on_progress = [&job, this ](const pipeline::Totals& totals, uint64_t bytes_read) {
+      job.counts = counts_of(totals);
+    job.bytes_read = static_cast<int64_t>(bytes_read);
+    job.updated_at = options.now();
+    job.lease_until = job.updated_at + kImportLease;
+    (void)store.update_import_job(job);
   };
-  auto imported = imports::import_csv(store, job->business_id, import);
+  auto imported = imports::import_csv(store, job.business_id, import);
   std::error_code ignored;
   std::filesystem::remove(file, ignored);
-  std::lock_guard lock(imports_mutex);
-  job->bytes_read = job->bytes_total;
-  if (!imported) {
-    job->status = "failed";
-    job->error = imported.error().message;
-    return;
+  job.bytes_read = job.bytes_total;
+  job.updated_at = options.now();
+  if (imported) {
+    job.status = store::ImportStatus::done;
+    job.run_id = imported->run_id;
+    job.counts = counts_of(imported->totals);
+    job.summary = imported->summary;
+    job.report_json = imports::report_json(imported->errors);
+  } else {
+    job.status = store::ImportStatus::failed;
+    // The owner sees the upload's name, not where the host keeps it.
+    job.error = imported.error().message;
+    const std::string path = file.string();
+    for (size_t at = job.error.find(path); at != std::string::npos; at = job.error.find(path)) {
+      job.error.replace(at, path.size(), file.filename().string());
+    }
   }
-  job->status = "done";
-  job->run_id = imported->run_id;
-  job->totals = imported->totals;
-  job->summary = imported->summary;
-  job->errors = imported->errors;
+  (void)store.update_import_job(job);
 }
 
 server::Response
-import_by_id(const Caller& caller, const std::string& id) {
-  std::lock_guard lock(imports_mutex);
-  auto it = imports.find(id);
-  if (it == imports.end() || !caller.may_see(it->second->business_id)) {
-    return error(404, "no import " + id);
+import_by_id(const Caller& caller, const std::string& text) {
+  int64_t id = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    return error(404, "no import " + text);
   }
-  return ok(200, import_json(*it->second));
+  auto job = store.get_import_job(id);
+  if (!job && job.error().code != CRMSYNC_E_NOT_FOUND) return from_error(job.error());
+  if (!job || !caller.may_see(job->business_id)) return error(404, "no import " + text);
+  return ok(200, import_json(*job, options.now()));
 }
 
 // ---- operations ----------------------------------------------------------------------------

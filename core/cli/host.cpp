@@ -63,6 +63,9 @@ Result<std::unique_ptr<Host>> open_host(const config::Config& config) {
   auto db = open_store(config);
   if (!db) return db.error();
   host->store = std::move(*db);
+  if (auto checked = check_master_keys(*host->store, host->keys); !checked) {
+    return checked.error();
+  }
 
   host->plugins = std::make_unique<plugin_host::PluginHost>();
   for (const plugin_host::LoadResult& loaded : host->plugins->load_all(config)) {

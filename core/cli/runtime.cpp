@@ -1,6 +1,7 @@
 // Store access shared by the commands (see runtime.h).
 #include "cli/runtime.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace crmsync::cli {
@@ -47,6 +48,28 @@ Result<std::vector<crypto::MasterKey>> load_master_keys(const config::SecretsCon
     keys.push_back(std::move(*key));
   }
   return keys;
+}
+
+Result<void> check_master_keys(store::Store& store, std::span<const crypto::MasterKey> keys) {
+  auto sealed = store.sealed_key_ids();
+  if (!sealed) return sealed.error();
+  std::string missing;
+  for (const std::string& id : *sealed) {
+    const bool held = std::any_of(keys.begin(), keys.end(),
+                                  [&](const crypto::MasterKey& key) { return key.id == id; });
+    if (!held) missing += (missing.empty() ? "" : ", ") + id;
+  }
+  if (missing.empty()) return {};
+  std::string configured;
+  for (const crypto::MasterKey& key : keys) {
+    configured += (configured.empty() ? "" : ", ") + key.id;
+  }
+  return fail(CRMSYNC_E_INVALID_CONFIG,
+              "wrong master key: stored secrets are sealed under key " + missing +
+                  (configured.empty() ? ", and no key is configured"
+                                      : ", which the configured key " + configured + " is not") +
+                  " (secrets.master_key_file / secrets.master_key_env); configure the key they "
+                  "were sealed with, or re-seal them with `crmsync keys rotate`");
 }
 
 store::Timestamp now() {

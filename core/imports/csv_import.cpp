@@ -18,7 +18,13 @@ constexpr int kBatchRows = 20000;
 // Lease of an import run: another import of the same business waits for it to end or expire.
 constexpr std::chrono::minutes kRunLease{30};
 
-// The business's csv integration, created on its first import.
+// Ids "{business}-csv.2" ... tried when "{business}-csv" belongs to another business.
+constexpr int kCsvIdAttempts = 100;
+
+// The business's csv integration, created on its first import. Its id is "{business}-csv"
+// unless that id is taken by another business's integration (a platform admin's choice, or a
+// store written before owners' ids were confined to their business): then the first free
+// "{business}-csv.N".
 Result<store::Integration> csv_integration(store::Store& db, const std::string& business_id,
                                            store::Timestamp now) {
   auto integrations = db.list_integrations(business_id);
@@ -27,12 +33,24 @@ Result<store::Integration> csv_integration(store::Store& db, const std::string& 
     if (integration.crm_type == "csv") return integration;
   }
   store::Integration integration;
-  integration.id = business_id + "-csv";
   integration.business_id = business_id;
   integration.crm_type = "csv";
   integration.created_at = integration.updated_at = now;
-  if (auto created = db.create_integration(integration); !created) return created.error();
-  return integration;
+  for (int n = 1; n <= kCsvIdAttempts; ++n) {
+    integration.id = business_id + "-csv" + (n == 1 ? "" : "." + std::to_string(n));
+    auto taken = db.get_integration(integration.id);
+    if (taken) continue;
+    if (taken.error().code != CRMSYNC_E_NOT_FOUND) return taken.error();
+    auto created = db.create_integration(integration);
+    if (created) return integration;
+    // The id was taken meanwhile: by another host's first import of the business (use its
+    // integration) or by another business (try the next id).
+    auto again = db.get_integration(integration.id);
+    if (!again) return created.error();
+    if (again->business_id == business_id && again->crm_type == "csv") return *again;
+  }
+  return fail(CRMSYNC_E_CONFLICT,
+              "no free id for the CSV import integration of business '" + business_id + "'");
 }
 
 // The csv connector's cursor is "<offset>:<row>".
@@ -41,6 +59,10 @@ uint64_t bytes_read(std::string_view cursor) {
 }
 
 }  // namespace
+
+bool is_csv_import_name(std::string_view name) {
+  return name == "csv" || name.starts_with("csv.");
+}
 
 Result<CsvImportResult> import_csv(store::Store& store, const std::string& business_id,
                                    const CsvImportOptions& options) {
@@ -104,13 +126,36 @@ Result<CsvImportResult> import_csv(store::Store& store, const std::string& busin
   return result;
 }
 
+std::string neutralize_cells(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  bool cell_start = true;
+  for (char c : text) {
+    if (c == '\t' || c == '\r' || c == '\n') c = ' ';
+    if (cell_start && (c == '=' || c == '+' || c == '-' || c == '@')) out += '\'';
+    out += c;
+    // Spaces before a cell's first character do not make it text to every spreadsheet.
+    cell_start = c == ',' || c == ';' || (cell_start && c == ' ');
+  }
+  return out;
+}
+
+std::string report_json(const std::vector<pipeline::ItemError>& errors) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const pipeline::ItemError& error : errors) {
+    rows.push_back(
+        {{"row", neutralize_cells(error.where)}, {"reason", neutralize_cells(error.reason)}});
+  }
+  return rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Result<void> write_error_report(const std::filesystem::path& path,
                                 const std::vector<pipeline::ItemError>& errors,
                                 int64_t total_failed) {
   std::ofstream out(path, std::ios::trunc);
   if (!out) return fail(CRMSYNC_E_UNAVAILABLE, "cannot write the error report " + path.string());
   for (const pipeline::ItemError& error : errors) {
-    out << (error.where.empty() ? "" : error.where + ": ") << error.reason << '\n';
+    out << neutralize_cells((error.where.empty() ? "" : error.where + ": ") + error.reason) << '\n';
   }
   if (static_cast<int64_t>(errors.size()) < total_failed) {
     out << "... and " << total_failed - static_cast<int64_t>(errors.size())

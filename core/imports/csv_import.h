@@ -1,7 +1,8 @@
 // Importing a CSV file of sales for a business (spec 8.1.6): the business's csv integration
-// (created on its first import), a sync run of trigger csv holding the business's import lease,
-// the csv connector streaming the file through the pipeline in large batches, the run's summary
-// logged. Used by `crmsync import-csv` and by the admin API's upload jobs.
+// (created on its first import as "{business}-csv"), a sync run of trigger csv holding the
+// business's import lease, the csv connector streaming the file through the pipeline in large
+// batches, the run's summary logged. Used by `crmsync import-csv` and by the admin API's upload
+// jobs.
 #ifndef CRMSYNC_CORE_IMPORTS_CSV_IMPORT_H
 #define CRMSYNC_CORE_IMPORTS_CSV_IMPORT_H
 
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -28,6 +30,12 @@ struct CsvImportOptions {
   std::function<void(const pipeline::Totals& totals, uint64_t bytes_read)> on_progress;
 };
 
+// Whether name (what follows "{business}-" in an integration id) is the form the business's CSV
+// import integration takes: "csv", or "csv.N" when a platform admin gave "{business}-csv" to
+// another business. Business owners cannot create integrations of these names, so no tenant can
+// take another's (or its own) import integration.
+bool is_csv_import_name(std::string_view name);
+
 // What an import did.
 struct CsvImportResult {
   int64_t run_id = 0;
@@ -44,8 +52,19 @@ struct CsvImportResult {
 Result<CsvImportResult> import_csv(store::Store& store, const std::string& business_id,
                                    const CsvImportOptions& options);
 
-// Writes the per-row report ("Row 7: Amount is not a number" per line, then how many more were
-// not listed when total_failed exceeds the rows kept) to path.
+// Text of an error report made safe to open in a spreadsheet (OWASP's advice on CSV injection):
+// tab, CR and LF become spaces (one error is one line and one cell), and every cell that a
+// spreadsheet could cut out of it (its start, and what follows a ',' or ';') beginning with '=',
+// '+', '-' or '@' gets a leading "'", so a formula smuggled into a CSV cell and quoted in a
+// reason never runs.
+std::string neutralize_cells(std::string_view text);
+
+// The row error report as JSON, [{"row": "Row 7", "reason": "..."}], every text neutralized;
+// invalid UTF-8 is replaced (U+FFFD).
+std::string report_json(const std::vector<pipeline::ItemError>& errors);
+
+// Writes the per-row report ("Row 7: Amount is not a number" per line, neutralized, then how
+// many more were not listed when total_failed exceeds the rows kept) to path.
 Result<void> write_error_report(const std::filesystem::path& path,
                                 const std::vector<pipeline::ItemError>& errors,
                                 int64_t total_failed);

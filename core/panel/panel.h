@@ -9,7 +9,8 @@ namespace crmsync::panel {
 
 // Adds GET /admin (redirect to /admin/), GET /admin/ (index.html) and GET /admin/{file}: each
 // with its Content-Type, Cache-Control: no-cache, an ETag (304 on If-None-Match), a strict
-// Content-Security-Policy and X-Content-Type-Options: nosniff; an unknown file is 404.
+// Content-Security-Policy (no framing: frame-ancestors 'none', X-Frame-Options: DENY; no <base>)
+// and X-Content-Type-Options: nosniff; an unknown file is 404.
 void add_routes(server::Router& router);
 
 }  // namespace crmsync::panel

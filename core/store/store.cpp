@@ -55,6 +55,7 @@ constexpr const char* kLogTypes[] = {"success", "error", "warning"};
 constexpr const char* kTriggers[] = {"schedule", "manual", "webhook", "csv"};
 constexpr const char* kRunStatuses[] = {"running", "success", "failed", "abandoned"};
 constexpr const char* kItemStatuses[] = {"pending", "done", "permanently_failed"};
+constexpr const char* kImportStatuses[] = {"running", "done", "failed"};
 
 Result<void> require_json(std::string_view text, const char* what) {
   if (!nlohmann::json::accept(text)) {
@@ -439,6 +440,13 @@ class SqlStore final : public Store {
 
   Result<void> delete_integration(const std::string& id) override {
     return update_one("integration " + id, "DELETE FROM crm_integrations WHERE id = $1", {id});
+  }
+
+  Result<std::vector<std::string>> sealed_key_ids() override {
+    return select_all(
+        "SELECT credentials_key_id FROM crm_integrations WHERE credentials IS NOT NULL "
+        "UNION SELECT secrets_key_id FROM webhook_endpoints ORDER BY 1",
+        {}, +[](const Rows& rows, size_t r) { return rows.text(r, 0); });
   }
 
   Result<int64_t> reseal_credentials(std::span<const crypto::MasterKey> old_keys,
@@ -1167,6 +1175,59 @@ class SqlStore final : public Store {
 
   Result<void> delete_api_key(const std::string& id) override {
     return update_one("API key " + id, "DELETE FROM api_keys WHERE id = $1", {id});
+  }
+
+  Result<int64_t> create_import_job(const ImportJob& job) override {
+    if (auto ok = require_json(job.report_json, "import report"); !ok) return ok.error();
+    auto rows = select(
+        "INSERT INTO import_jobs (business_id, status, bytes_total, bytes_read, report, "
+        "lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) "
+        "RETURNING id",
+        {job.business_id, kImportStatuses[static_cast<int>(job.status)], job.bytes_total,
+         job.bytes_read, job.report_json, ms(job.lease_until), ms(job.created_at)});
+    if (!rows) return rows.error();
+    return rows->integer(0, 0);
+  }
+
+  Result<void> update_import_job(const ImportJob& job) override {
+    if (auto ok = require_json(job.report_json, "import report"); !ok) return ok;
+    return update_one(
+        "import job " + std::to_string(job.id),
+        "UPDATE import_jobs SET status = $2, bytes_read = $3, fetched = $4, inserted = $5, "
+        "duplicates = $6, failed = $7, run_id = $8, summary = $9, error = $10, report = $11, "
+        "lease_until = $12, updated_at = $13 WHERE id = $1",
+        {job.id, kImportStatuses[static_cast<int>(job.status)], job.bytes_read, job.counts.fetched,
+         job.counts.inserted, job.counts.duplicates, job.counts.failed,
+         job.run_id ? Param(*job.run_id) : Param(), Param::text_or_null(job.summary),
+         Param::text_or_null(job.error), job.report_json, ms(job.lease_until), ms(job.updated_at)});
+  }
+
+  Result<ImportJob> get_import_job(int64_t id) override {
+    auto rows = select(
+        "SELECT id, business_id, status, bytes_total, bytes_read, fetched, inserted, duplicates, "
+        "failed, run_id, summary, error, report, lease_until, created_at, updated_at "
+        "FROM import_jobs WHERE id = $1",
+        {id});
+    if (!rows) return rows.error();
+    if (rows->empty()) return not_found("import job " + std::to_string(id));
+    ImportJob job;
+    job.id = rows->integer(0, 0);
+    job.business_id = rows->text(0, 1);
+    job.status = parse_enum<ImportStatus>(rows->text(0, 2), kImportStatuses);
+    job.bytes_total = rows->integer(0, 3);
+    job.bytes_read = rows->integer(0, 4);
+    job.counts.fetched = rows->integer(0, 5);
+    job.counts.inserted = rows->integer(0, 6);
+    job.counts.duplicates = rows->integer(0, 7);
+    job.counts.failed = rows->integer(0, 8);
+    job.run_id = rows->optional_integer(0, 9);
+    job.summary = rows->text(0, 10);
+    job.error = rows->text(0, 11);
+    job.report_json = rows->text(0, 12);
+    job.lease_until = at(rows->integer(0, 13));
+    job.created_at = at(rows->integer(0, 14));
+    job.updated_at = at(rows->integer(0, 15));
+    return job;
   }
 
  private:

@@ -271,6 +271,26 @@ struct ApiKey {
   Timestamp created_at{};
 };
 
+// The state of a CSV import job.
+enum class ImportStatus { running, done, failed };
+
+// A CSV upload of the admin API being imported, or imported (GET /imports/{id}).
+struct ImportJob {
+  int64_t id = 0;  // given by the store
+  std::string business_id;
+  ImportStatus status = ImportStatus::running;
+  int64_t bytes_total = 0;
+  int64_t bytes_read = 0;
+  RunCounts counts;  // fetched, inserted, duplicates, failed (skipped is not kept)
+  std::optional<int64_t> run_id;
+  std::string summary;             // "Imported 25 transactions, 2 errors" once done
+  std::string error;               // why it failed
+  std::string report_json = "[]";  // the row error report: [{"row", "reason"}]
+  Timestamp lease_until{};         // its host renews this while it runs
+  Timestamp created_at{};
+  Timestamp updated_at{};
+};
+
 // One UTC day of an integration's activity.
 struct DayStats {
   Timestamp day{};          // midnight UTC that opens the day
@@ -376,6 +396,9 @@ class Store {
   virtual Result<WebhookEndpoint> get_webhook_endpoint(const std::string& integration_id) = 0;
   // Creates or replaces the integration's webhook authentication.
   virtual Result<void> put_webhook_endpoint(const WebhookEndpoint& endpoint) = 0;
+  // The ids of the master keys that sealed the stored credentials and webhook secrets, each once
+  // (empty when nothing is sealed): what the host checks its configured keys against at start.
+  virtual Result<std::vector<std::string>> sealed_key_ids() = 0;
   // Re-seals every credential and webhook secret not sealed with new_key; returns how many
   // were re-sealed.
   virtual Result<int64_t> reseal_credentials(std::span<const crypto::MasterKey> old_keys,
@@ -481,6 +504,12 @@ class Store {
   virtual Result<void> add_api_key(const ApiKey& key) = 0;
   virtual Result<std::optional<ApiKey>> find_api_key(const std::string& hash) = 0;
   virtual Result<void> delete_api_key(const std::string& id) = 0;
+
+  // Import jobs. create_import_job returns the new job's id; update_import_job writes the job's
+  // status, progress, counts, run, summary, error, report, lease and updated_at.
+  virtual Result<int64_t> create_import_job(const ImportJob& job) = 0;
+  virtual Result<void> update_import_job(const ImportJob& job) = 0;
+  virtual Result<ImportJob> get_import_job(int64_t id) = 0;
 };
 
 // Opens (and by default migrates) the configured database.

@@ -299,6 +299,94 @@ TEST_CASE_TEMPLATE(
   CHECK(host.get("/api/v1/integrations/nosuch", host.admin_key).status == 404);
 }
 
+TEST_CASE_TEMPLATE(
+    "integration ids: an owner's stay in its business, another's look missing, bizA-csv "
+    "unsquattable",
+    B, CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host;
+  const json settings = {{"company_id", 4564},
+                         {"partner_token", "p"},
+                         {"user_token", "u"},
+                         {"base_url", host.sim.url("/yclients")}};
+  const auto create = [&](const std::string& key, const std::string& business,
+                          const std::string& id) {
+    return host.post("/api/v1/businesses/" + business + "/integrations", key,
+                     {{"crm_type", "yclients"}, {"id", id}, {"settings", settings}});
+  };
+  const auto without = [](std::string text, const std::string& id) {
+    for (size_t at = text.find(id); at != std::string::npos; at = text.find(id)) {
+      text.replace(at, id.size(), "ID");
+    }
+    return text;
+  };
+
+  // Other's owner can name nothing of Миндаль's: squatting mindal-csv answers what any id outside
+  // its business does, whether it exists or not.
+  const Answer squat = create(host.other_key, "other", "mindal-csv");
+  CHECK(squat.status == 422);
+  CHECK(has_field(squat, "id"));
+  CHECK(squat.text == create(host.other_key, "other", "mindal-yclients").text);
+  CHECK(squat.text == create(host.other_key, "other", "mindal-nothing").text);
+  CHECK(squat.text == create(host.other_key, "other", "other-a-b").text);
+  // Nor through Миндаль's own route (404 as for a business that does not exist).
+  const Answer foreign = create(host.other_key, "mindal", "mindal-csv");
+  CHECK(foreign.status == 404);
+  CHECK(without(foreign.text, "mindal") ==
+        without(create(host.other_key, "nosuch", "x").text, "nosuch"));
+  // The import integration's names are reserved in every business, the owner's own included.
+  CHECK(has_field(create(host.other_key, "other", "other-csv"), "id"));
+  CHECK(has_field(create(host.other_key, "other", "other-csv.2"), "id"));
+  CHECK(has_field(create(host.owner_key, "mindal", "mindal-csv"), "id"));
+  // A platform admin does not put ids into another business's namespace either.
+  CHECK(has_field(create(host.admin_key, "other", "mindal-csv"), "id"));
+  CHECK(create(host.admin_key, "other", "platform-chosen").status == 201);
+
+  // Reading another tenant's integration is exactly reading one that does not exist.
+  for (const std::string suffix : {"", "/runs", "/logs", "/stats"}) {
+    const Answer theirs = host.get("/api/v1/integrations/mindal-yclients" + suffix, host.other_key);
+    const Answer missing = host.get("/api/v1/integrations/other-missing" + suffix, host.other_key);
+    CHECK(theirs.status == 404);
+    CHECK(without(theirs.text, "mindal-yclients") == without(missing.text, "other-missing"));
+  }
+
+  // Creating: an id of its own that is taken answers 409, and so does one a platform admin gave
+  // to another business inside this one's namespace (as a store from before this rule may hold):
+  // the same answer, and nothing of the other business in it.
+  REQUIRE(create(host.other_key, "other", "other-yc").status == 201);
+  const Answer own_taken = create(host.other_key, "other", "other-yc");
+  CHECK(own_taken.status == 409);
+  store::Integration legacy;
+  legacy.id = "other-legacy";
+  legacy.business_id = "mindal";
+  legacy.crm_type = "yclients";
+  legacy.created_at = legacy.updated_at = host.world.clock.now();
+  REQUIRE(host.world.store->create_integration(legacy));
+  const Answer legacy_taken = create(host.other_key, "other", "other-legacy");
+  CHECK(legacy_taken.status == 409);
+  CHECK(without(legacy_taken.text, "other-legacy") == without(own_taken.text, "other-yc"));
+
+  // mindal-csv squatted in the store before the rule: Миндаль's CSV imports still work, through
+  // an import integration of its own.
+  store::Integration squatted = legacy;
+  squatted.id = "mindal-csv";
+  squatted.business_id = "other";
+  REQUIRE(host.world.store->create_integration(squatted));
+  const Answer upload =
+      host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key,
+                "date,customer_phone,amount\n2025-11-17 12:00,+79161234567,100\n", "text/csv");
+  REQUIRE(upload.status == 202);
+  const Answer imported =
+      host.poll("/api/v1/imports/" + upload.body["id"].get<std::string>(),
+                [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  CHECK(imported.body["status"] == "done");
+  CHECK(imported.body["imported"] == 1);
+  const auto own_csv = host.world.store->get_integration("mindal-csv.2");
+  REQUIRE(own_csv);
+  CHECK(own_csv->business_id == "mindal");
+  CHECK(own_csv->crm_type == "csv");
+  CHECK(host.world.store->get_integration("mindal-csv")->business_id == "other");
+}
+
 TEST_CASE_TEMPLATE("test connection answers the connector's message; a wrong token is ❌", B,
                    CRMSYNC_TEST_BACKENDS) {
   Admin<B> host;
@@ -744,11 +832,64 @@ TEST_CASE_TEMPLATE("a live crmsync serve answers the API with a key made by the 
             "crmsync_crm_requests_total{integration=\"mindal-yclients\",status=\"200\"}") !=
         std::string::npos);
 
+  // An import whose rows smuggle formulas: its report neutralizes them.
+  const std::string formulas =
+      "date,customer_phone,amount,description\n"
+      "2025-11-17 12:00,+79161234567,1500.00,Стрижка\n"
+      "\"2025,=HYPERLINK(\"\"http://x\"\")\",+79161234568,900,a\n"
+      "\"2025, @SUM(A1)\",+79161234569,900,b\n";
+  const auto upload = call("POST", "/api/v1/businesses/mindal/csv", formulas, "text/csv");
+  REQUIRE(upload.status == 202);
+  const std::string job = json::parse(upload.body)["id"];
+  json imported;
+  for (int i = 0; i < 400; ++i) {
+    imported = json::parse(call("GET", "/api/v1/imports/" + job, "").body);
+    if (imported["status"] != "running") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(imported["status"] == "done");
+  CHECK(imported["imported"] == 1);
+  REQUIRE(imported["error_report"].size() == 2);
+  for (const json& row : imported["error_report"]) {
+    const std::string reason = row["reason"];
+    INFO(reason);
+    CHECK((reason.find(",'=HYPERLINK") != std::string::npos ||
+           reason.find(", '@SUM") != std::string::npos));
+    CHECK(reason.find(",=") == std::string::npos);
+    CHECK(reason.find(", @") == std::string::npos);
+  }
+  // No host name or process id in what the owner sees of the import.
+  const std::string logs = call("GET", "/api/v1/integrations/mindal-csv/logs", "").body;
+  CHECK(logs.find("CSV upload-" + job + ".csv: Imported 1") != std::string::npos);
+  char hostname[256] = {};
+  gethostname(hostname, sizeof hostname - 1);
+  CHECK(logs.find(hostname) == std::string::npos);
+  CHECK(logs.find(std::to_string(pid)) == std::string::npos);
+
   kill(pid, SIGTERM);
   int exit_status = 0;
   waitpid(pid, &exit_status, 0);
   CHECK(WIFEXITED(exit_status));
   CHECK(WEXITSTATUS(exit_status) == 0);
+
+  // After a restart the job reads the same under the same id, and ids go on from there.
+  const pid_t again = test::spawn_process({CRMSYNC_BINARY, "serve", "--stop-after", "60"},
+                                          dir.path(), dir / "serve-again.log");
+  REQUIRE(again > 0);
+  up = false;
+  for (int i = 0; i < 400 && !up; ++i) {
+    up = call("GET", "/readyz", "").status == 200;
+    if (!up) std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(up);
+  CHECK(json::parse(call("GET", "/api/v1/imports/" + job, "").body) == imported);
+  const auto next = call("POST", "/api/v1/businesses/mindal/csv", formulas, "text/csv");
+  REQUIRE(next.status == 202);
+  const std::string next_id = json::parse(next.body)["id"];
+  CHECK(std::stoll(next_id) > std::stoll(job));
+  kill(again, SIGTERM);
+  waitpid(again, &exit_status, 0);
+  CHECK(WIFEXITED(exit_status));
 }
 
 TEST_CASE(

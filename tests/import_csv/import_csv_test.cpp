@@ -4,6 +4,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -115,6 +116,26 @@ TEST_CASE("import-csv reports the spec's row errors") {
   const std::string report = crmsync::test::slurp(file.string() + ".errors.txt");
   CHECK(report.find("Row 3: Invalid phone format (expected +7XXXXXXXXXX)") == 0);
   CHECK(report.find("Row 4: Amount is not a number") != std::string::npos);
+}
+
+TEST_CASE("import-csv's error report neutralizes formula cells and keeps one error per line") {
+  Shop shop;
+  const fs::path file = shop.dir / "sales.csv";
+  std::ofstream(file) << "date,customer_phone,amount,description\n"
+                         "2025-11-17 14:30:00,+79991234567,5000,Стрижка\n"
+                         "\"x,=HYPERLINK(\"\"http://evil\"\";\"\"y\"\")\",+79991234568,1,\n"
+                         "\"x;+1\t-2\r\n@SUM(A1)\",+79991234569,1,\n";
+  const Run run =
+      run_crmsync(shop.dir.path(), {"import-csv", file.string(), "--business", "mindal"});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+  CHECK(run.out.find("Imported 1 transactions, 2 errors") == 0);
+  const std::string report = crmsync::test::slurp(file.string() + ".errors.txt");
+  INFO(report);
+  CHECK(report.find("Row 3: Invalid time 'x,'=HYPERLINK(\"http://evil\";\"y\")'") == 0);
+  CHECK(report.find("Row 4: Invalid time 'x;'+1 -2  @SUM(A1)'") != std::string::npos);
+  CHECK(std::count(report.begin(), report.end(), '\n') == 2);
+  CHECK(report.find('\t') == std::string::npos);
+  CHECK(report.find('\r') == std::string::npos);
 }
 
 TEST_CASE("import-csv refuses what it cannot import with a clear message and imports nothing") {

@@ -1,5 +1,6 @@
 // `crmsync keys rotate`: stored credentials sealed under the config's master key are re-sealed
-// under a new one, readable with it and no longer with the old one; bad keys are clear errors.
+// under a new one, readable with it and no longer with the old one; bad keys are clear errors;
+// serve and sync refuse to start under a key that did not seal the stored secrets.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -11,6 +12,7 @@
 
 #include "crypto/crypto.h"
 #include "store/store.h"
+#include "support/ports.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -95,7 +97,7 @@ TEST_CASE("keys rotate refuses a wrong or malformed key and changes nothing") {
     std::ofstream(dir / "other.key") << std::string(64, 'a') << "\n";
     const test::Run run = crmsync_in(dir.path(), {"keys", "rotate", "--new-key-file", "other.key"});
     CHECK(run.exit_code == 1);
-    CHECK(run.err.find("integration mindal-yclients") != std::string::npos);
+    CHECK(run.err.find("wrong master key") != std::string::npos);
   }
   SUBCASE("a malformed new key") {
     std::ofstream(dir / "crmsync.yaml") << "secrets: {master_key_file: new.key}\n";
@@ -226,4 +228,48 @@ TEST_CASE("keys generate --owner hands the key to the service user (as root)") {
   CHECK(info.st_uid == nobody->pw_uid);
   CHECK(info.st_gid == nobody->pw_gid);
   CHECK((info.st_mode & 07777) == 0600);
+}
+
+TEST_CASE("serve and sync refuse to start under a master key that did not seal the secrets") {
+  test::TempDir dir;
+  std::ofstream(dir / "old.key") << kOldKey << "\n";
+  std::ofstream(dir / "wrong.key") << kNewKey << "\n";
+  const auto config = [&](const std::string& key_file) {
+    std::ofstream(dir / "crmsync.yaml")
+        << "storage: {backend: sqlite, path: crmsync.db}\n"
+        << "plugins: {dir: " << CRMSYNC_PLUGIN_DIR << ", enabled: [csv]}\n"
+        << "server: {listen: 127.0.0.1, port: " << test::closed_port() << "}\n"
+        << "secrets: {master_key_file: " << key_file << "}\n";
+  };
+  const std::string sealed_by = crypto::parse_master_key(kOldKey).value().id;
+  const std::string configured = crypto::parse_master_key(kNewKey).value().id;
+
+  // Nothing sealed yet: any key starts.
+  config("wrong.key");
+  const test::Run empty = crmsync_in(dir.path(), {"serve", "--stop-after", "0.2"});
+  CHECK_MESSAGE(empty.exit_code == 0, empty.err);
+
+  seed(dir.path());
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"serve", "--stop-after", "5"},
+        std::vector<std::string>{"sync", "--integration", "mindal-yclients"}}) {
+    INFO(command[0]);
+    const test::Run run = crmsync_in(dir.path(), command);
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("wrong master key") != std::string::npos);
+    CHECK(run.err.find(sealed_by) != std::string::npos);
+    CHECK(run.err.find(configured) != std::string::npos);
+    CHECK(run.err.find("listening") == std::string::npos);
+  }
+  // Without any key configured it is the same refusal.
+  std::ofstream(dir / "crmsync.yaml") << "storage: {backend: sqlite, path: crmsync.db}\n";
+  const test::Run keyless = crmsync_in(dir.path(), {"sync", "--integration", "mindal-yclients"});
+  CHECK(keyless.exit_code == 1);
+  CHECK(keyless.err.find("no key is configured") != std::string::npos);
+
+  // The right key starts; nothing was re-sealed by the refused starts.
+  config("old.key");
+  const test::Run right = crmsync_in(dir.path(), {"serve", "--stop-after", "0.2"});
+  CHECK_MESSAGE(right.exit_code == 0, right.err);
+  CHECK(stored_credentials(dir.path()).key_id == sealed_by);
 }

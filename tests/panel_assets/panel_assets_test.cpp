@@ -69,7 +69,8 @@ const std::map<std::string, std::string> kTypes = {{".html", "text/html; charset
 void check_security_headers(const http::Response& answer) {
   CHECK(answer.header("content-security-policy").value_or("") ==
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'");
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+  CHECK(answer.header("x-frame-options").value_or("") == "DENY");
   CHECK(answer.header("x-content-type-options").value_or("") == "nosniff");
   CHECK(answer.header("cache-control").value_or("") == "no-cache");
 }

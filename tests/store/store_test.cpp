@@ -24,7 +24,7 @@ namespace {
 
 const Timestamp kT0 = Timestamp(1763389800000ms);  // 2025-11-17T14:30:00Z
 // The number of migrations in core/store/migrations.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // A migrated store on a fresh database, with one business and two integrations.
 template <class B>
@@ -901,4 +901,86 @@ TEST_CASE_TEMPLATE("commit_batch imports 50,000 rows in batches of 5,000 (throug
                  << " s = " << static_cast<int64_t>(kRows / wall_again) << " rows/s (client CPU "
                  << cpu_again << " s)");
   CHECK(count(*f.store, "h") == kRows);
+}
+
+TEST_CASE_TEMPLATE("import jobs: created with fresh ids, updated, read back after a reopen", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Fixture<B> f;
+  ImportJob job;
+  job.business_id = "mindal";
+  job.bytes_total = 300;
+  job.lease_until = kT0 + 30min;
+  job.created_at = job.updated_at = kT0;
+  const int64_t first = f.store->create_import_job(job).value();
+  job.id = first;
+  job.status = ImportStatus::done;
+  job.bytes_read = 300;
+  job.counts = {.fetched = 3, .inserted = 2, .duplicates = 0, .failed = 1, .skipped = 0};
+  job.summary = "Imported 2 transactions, 1 errors";
+  job.report_json = R"([{"row":"Row 3","reason":"Amount is not a number"}])";
+  job.updated_at = kT0 + 1s;
+  REQUIRE(f.store->update_import_job(job));
+
+  auto reopened = f.second();
+  const ImportJob read = reopened->get_import_job(first).value();
+  CHECK(read.business_id == "mindal");
+  CHECK(read.status == ImportStatus::done);
+  CHECK(read.bytes_total == 300);
+  CHECK(read.bytes_read == 300);
+  CHECK(read.counts.inserted == 2);
+  CHECK(read.counts.failed == 1);
+  CHECK(!read.run_id);
+  CHECK(read.summary == job.summary);
+  CHECK(read.error.empty());
+  CHECK(nlohmann::json::parse(read.report_json) == nlohmann::json::parse(job.report_json));
+  CHECK(read.lease_until == kT0 + 30min);
+  CHECK(read.updated_at == kT0 + 1s);
+  CHECK(reopened->create_import_job(job).value() > first);
+
+  CHECK(reopened->get_import_job(first + 100).error().code == CRMSYNC_E_NOT_FOUND);
+  job.id = first + 100;
+  CHECK(reopened->update_import_job(job).error().code == CRMSYNC_E_NOT_FOUND);
+  job.id = first;
+  job.report_json = "not json";
+  CHECK(reopened->update_import_job(job).error().code == CRMSYNC_E_INVALID_INPUT);
+}
+
+TEST_CASE_TEMPLATE("a store written by schema 3 migrates to import jobs with its data intact", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  B db;
+  {
+    auto store = open_store(db.config()).value();
+    REQUIRE(store->add_business(
+        Business{"mindal", "Миндаль", "Europe/Moscow", "RU", "RUB", std::nullopt, kT0}));
+  }
+  // Back to what schema 3 wrote: no import_jobs, version 3.
+  db.exec("DROP TABLE import_jobs; DELETE FROM schema_migrations WHERE version = 4");
+  StorageConfig lazy = db.config();
+  lazy.migrate_on_open = false;
+  REQUIRE(open_store(lazy).value()->schema_version().value() == 3);
+
+  auto store = open_store(db.config()).value();
+  CHECK(store->schema_version().value() == kSchemaVersion);
+  CHECK(store->get_business("mindal").value().name == "Миндаль");
+  ImportJob job;
+  job.business_id = "mindal";
+  job.created_at = job.updated_at = job.lease_until = kT0;
+  const int64_t id = store->create_import_job(job).value();
+  CHECK(store->get_import_job(id).value().status == ImportStatus::running);
+}
+
+TEST_CASE_TEMPLATE("sealed_key_ids names each key that sealed credentials or webhook secrets", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Fixture<B> f;
+  CHECK(f.store->sealed_key_ids().value().empty());
+  Integration sealed = Fixture<B>::integration("mindal-sealed", "yclients");
+  sealed.credentials = crypto::Sealed{"kaaaa", "blob"};
+  REQUIRE(f.store->create_integration(sealed));
+  WebhookEndpoint endpoint;
+  endpoint.integration_id = "mindal-yclients";
+  endpoint.auth = "token";
+  endpoint.secrets = crypto::Sealed{"kbbbb", "blob"};
+  endpoint.updated_at = kT0;
+  REQUIRE(f.store->put_webhook_endpoint(endpoint));
+  CHECK(f.store->sealed_key_ids().value() == std::vector<std::string>{"kaaaa", "kbbbb"});
 }

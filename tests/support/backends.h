@@ -38,6 +38,13 @@ struct Sqlite {
     sqlite3_close(db);
     return value;
   }
+  // Runs statements that return no rows (a test taking the schema back, say).
+  void exec(const std::string& sql) const {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(config().target.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
 };
 
 // A fresh database on the executable's PostgreSQL cluster.
@@ -58,6 +65,15 @@ struct Postgres {
     PQclear(result);
     PQfinish(conn);
     return value;
+  }
+  // Runs statements that return no rows (a test taking the schema back, say).
+  void exec(const std::string& sql) const {
+    PGconn* conn = PQconnectdb(conninfo.c_str());
+    PGresult* result = PQexec(conn, sql.c_str());
+    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    PQclear(result);
+    PQfinish(conn);
+    REQUIRE(ok);
   }
 };
 

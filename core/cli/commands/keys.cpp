@@ -100,6 +100,11 @@ int rotate(const Cli& cli, const Options& options) {
 
   auto db = open_store(*config);
   if (!db) return report_failure(db.error().message);
+  std::vector<crypto::MasterKey> known = old_keys;
+  known.push_back(*new_key);
+  if (auto checked = check_master_keys(**db, known); !checked) {
+    return report_failure(checked.error().message);
+  }
   auto resealed = (*db)->reseal_credentials(old_keys, *new_key, now());
   if (!resealed) return report_failure(resealed.error().message);
   std::printf("Re-sealed %lld credentials under key %s; point secrets at the new key now.\n",
