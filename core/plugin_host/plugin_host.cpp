@@ -108,9 +108,12 @@ const std::vector<std::string>& Connector::secret_fields() const noexcept {
 }
 
 Result<void> Connector::validate_settings(std::string_view settings_json) const {
-  auto parsed = parse_json(settings_json, "config");
-  if (!parsed) return fail(CRMSYNC_E_INVALID_CONFIG, parsed.error().message);
-  const nlohmann::json& settings = *parsed;
+  if (!sdk::json_depth_within(settings_json)) {
+    return fail(CRMSYNC_E_INVALID_CONFIG,
+                "config: nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  nlohmann::json settings = nlohmann::json::parse(settings_json, nullptr, false);
+  if (settings.is_discarded()) return fail(CRMSYNC_E_INVALID_CONFIG, "config: not valid JSON");
   if (!settings.is_object())
     return fail(CRMSYNC_E_INVALID_CONFIG, "config: expected a JSON object");
   return schema_->validate(settings);
