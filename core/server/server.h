@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <exception>
 #include <utility>
 #include <vector>
 

@@ -12,6 +12,8 @@
 
 #include <fstream>
 #include <set>
+#include <span>
+#include <stdexcept>
 #include <thread>
 
 #include "admin/api.h"
