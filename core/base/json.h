@@ -42,6 +42,11 @@ inline std::string dump_json(const nlohmann::json& value, int indent = -1) {
   return sdk::dump_json(value, indent);
 }
 
+// The same for an ordered_json, keeping its members' order (a report's fields as it built them).
+inline std::string dump_json(const nlohmann::ordered_json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 }  // namespace crmsync
 
 #endif  // CRMSYNC_CORE_BASE_JSON_H
