@@ -11,6 +11,8 @@
 #include <variant>
 
 #include "admin/views.h"
+#include "base/barrier.h"
+#include "base/json.h"
 #include "imports/csv_import.h"
 #include "normalize/utc_time.h"
 #include "sandbox/sandbox.h"
@@ -36,11 +38,11 @@ struct Caller {
 server::Response error(int status, const std::string& message, json fields = nullptr) {
   json body = {{"error", message}};
   if (!fields.is_null()) body["fields"] = std::move(fields);
-  return server::Response::json(status, body.dump());
+  return server::Response::json(status, dump_json(body));
 }
 
 server::Response ok(int status, const json& body) {
-  return server::Response::json(status, body.dump());
+  return server::Response::json(status, dump_json(body));
 }
 
 // The HTTP status for an error value from the store, the engine or a connector.
@@ -64,13 +66,53 @@ server::Response from_error(const Error& e) {
   return error(status_of(e.code), e.message);
 }
 
-// A JSON object body, or why not.
+// A JSON object body (no deeper than kMaxJsonDepth), or why not.
 Result<json> object_body(const server::Request& request) {
-  json body = json::parse(request.body, nullptr, false);
-  if (body.is_discarded()) return fail(CRMSYNC_E_INVALID_INPUT, "the body is not valid JSON");
-  if (!body.is_object()) return fail(CRMSYNC_E_INVALID_INPUT, "the body must be a JSON object");
+  auto body = parse_json(request.body, "the body");
+  if (!body) return body.error();
+  if (!body->is_object()) return fail(CRMSYNC_E_INVALID_INPUT, "the body must be a JSON object");
   return body;
 }
+
+// The members of a request body, read by type: a member present with another type than the one
+// read is a field error, and all of them are answered together as 422 {error, fields}.
+class BodyFields {
+ public:
+  explicit BodyFields(const json& body) : body_(body) {}
+
+  std::string text(const char* name, std::string fallback) {
+    const json* value = member(name, json::value_t::string, "must be a string");
+    return value ? value->get<std::string>() : std::move(fallback);
+  }
+  bool flag(const char* name, bool fallback) {
+    const json* value = member(name, json::value_t::boolean, "must be true or false");
+    return value ? value->get<bool>() : fallback;
+  }
+  json object(const char* name) {
+    const json* value = member(name, json::value_t::object, "must be an object");
+    return value ? *value : json::object();
+  }
+  // Whether `name` is present (and not null).
+  bool has(const char* name) const { return body_.contains(name) && !body_[name].is_null(); }
+
+  // The 422 answer when a member had the wrong type.
+  std::optional<server::Response> refused() const {
+    if (fields_.empty()) return std::nullopt;
+    return error(422, "invalid request body", fields_);
+  }
+
+ private:
+  const json* member(const char* name, json::value_t type, const char* message) {
+    if (!has(name)) return nullptr;
+    const json& value = body_[name];
+    if (value.type() == type) return &value;
+    fields_.push_back({{"field", name}, {"message", message}});
+    return nullptr;
+  }
+
+  const json& body_;
+  json fields_ = json::array();
+};
 
 // A query parameter as a positive integer within [1, max], or nullopt when absent.
 Result<std::optional<int64_t>> query_int(const server::Request& request, const std::string& name,
@@ -242,14 +284,14 @@ struct Api::State {
 
   // Settings shown to the caller: the stored ones, and which secrets are set (never their values).
   json integration_json(const store::Integration& integration) {
-    json settings = json::parse(integration.settings_json, nullptr, false);
+    json settings = parse_json_or_discarded(integration.settings_json);
     if (settings.is_discarded()) settings = json::object();
     json secrets = json::object();
     const plugin_host::Connector* connector = host.find(integration.crm_type);
     json stored_secrets = json::object();
     if (!integration.credentials.blob.empty()) {
       if (auto opened = crypto::open(keys, integration.credentials)) {
-        stored_secrets = json::parse(*opened, nullptr, false);
+        stored_secrets = parse_json_or_discarded(*opened);
       }
     }
     if (connector) {
@@ -273,7 +315,7 @@ struct Api::State {
   // a violation is 422 with every field's error.
   std::variant<std::pair<std::string, crypto::Sealed>, server::Response> seal(
       const plugin_host::Connector& connector, const json& settings) {
-    const std::string text = settings.dump();
+    const std::string text = dump_json(settings);
     std::vector<plugin_host::FieldError> violations = connector.settings_errors(text);
     if (!violations.empty()) {
       json fields = json::array();
@@ -299,8 +341,8 @@ struct Api::State {
     }
     auto services = sandbox::TrialServices::create(std::move(secrets));
     if (!services) return services.error();
-    auto instance = host.open_instance(connector.id(), "trial", settings.dump(), business.timezone,
-                                       business.currency, **services);
+    auto instance = host.open_instance(connector.id(), "trial", dump_json(settings),
+                                       business.timezone, business.currency, **services);
     if (!instance) return instance.error();
     return sample.empty() ? sandbox::fetch_page(**instance, *target)
                           : sandbox::map_sample(**instance, *target, sample);
@@ -335,16 +377,20 @@ struct Api::State {
     if (!connector) return error(404, "no connector '" + connector_id + "'");
     auto body = object_body(request);
     if (!body) return error(400, body.error().message);
+    BodyFields fields(*body);
     const std::string business_id =
-        body->value("business_id", caller.admin ? std::string() : caller.business_id);
+        fields.text("business_id", caller.admin ? std::string() : caller.business_id);
+    const json settings = fields.object("settings");
+    const std::string sample = fields.text("sample", "");
+    if (auto refused = fields.refused()) return std::move(*refused);
     store::Business business;  // defaults: Moscow, RU, RUB
     if (!business_id.empty()) {
       auto found = business_for(caller, business_id);
       if (!found) return from_error(found.error());
       business = *found;
     }
-    const json settings = body->value("settings", json::object());
-    std::vector<plugin_host::FieldError> violations = connector->settings_errors(settings.dump());
+    std::vector<plugin_host::FieldError> violations =
+        connector->settings_errors(dump_json(settings));
     if (!violations.empty()) {
       json fields = json::array();
       for (const auto& v : violations) {
@@ -352,9 +398,7 @@ struct Api::State {
       }
       return error(422, "the settings do not match the connector's schema", fields);
     }
-    const json sample = body->value("sample", json(""));
-    if (!sample.is_string()) return error(422, "sample must be the response body as a string");
-    auto report = trial(*connector, settings, business, sample.get<std::string>());
+    auto report = trial(*connector, settings, business, sample);
     if (!report) return ok(200, {{"passed", false}, {"error", report.error().message}});
     return ok(200, report->to_json());
   }
@@ -393,29 +437,30 @@ struct Api::State {
     if (!business) return from_error(business.error());
     auto body = object_body(request);
     if (!body) return error(400, body.error().message);
-    const std::string crm_type = body->value("crm_type", "");
+    BodyFields fields(*body);
+    const std::string crm_type = fields.text("crm_type", "");
+    const json settings = fields.object("settings");
+    store::Integration integration;
+    integration.id = fields.text("id", business_id + "-" + crm_type);
+    integration.active = fields.flag("active", true);
+    if (auto refused = fields.refused()) return std::move(*refused);
     const plugin_host::Connector* connector = host.find(crm_type);
     if (!connector) {
       return error(422, "unknown crm_type '" + crm_type + "'",
                    json::array({{{"field", "crm_type"}, {"message", "no such connector"}}}));
     }
-    const json settings = body->value("settings", json::object());
-    if (!settings.is_object()) {
-      return error(422, "settings must be an object",
-                   json::array({{{"field", "settings"}, {"message", "must be an object"}}}));
+    if (!valid_id(integration.id)) {
+      return error(
+          422, "invalid id",
+          json::array({{{"field", "id"}, {"message", "1-64 letters, digits, '-', '_' or '.'"}}}));
     }
-    store::Integration integration;
-    std::string name = crm_type;
-    std::replace(name.begin(), name.end(), '-', '_');
-    integration.id = body->value("id", business_id + "-" + name);
     if (auto refused = refused_id(caller, business_id, integration.id)) return *refused;
-    const server::Response taken =
-        error(409, "an integration '" + integration.id + "' exists already");
-    if (store.get_integration(integration.id)) return taken;
+    if (store.get_integration(integration.id)) {
+      return error(409, "an integration '" + integration.id + "' exists already");
+    }
     auto sealed = seal(*connector, settings);
     if (auto* refused = std::get_if<server::Response>(&sealed)) return std::move(*refused);
     auto& split = std::get<0>(sealed);
-    integration.active = body->value("active", true);
     if (integration.active) {
       if (auto refused = refused_by_trial(*connector, settings, business_id)) return *refused;
     }
@@ -487,12 +532,14 @@ struct Api::State {
 
   // The integration's settings with its secrets opened.
   Result<json> full_settings(const store::Integration& integration) {
-    json settings = json::parse(integration.settings_json, nullptr, false);
+    json settings = parse_json_or_discarded(integration.settings_json);
     if (!settings.is_object()) settings = json::object();
     if (!integration.credentials.blob.empty()) {
       auto opened = crypto::open(keys, integration.credentials);
       if (!opened) return fail(opened.error().code, "credentials: " + opened.error().message);
-      settings.update(json::parse(*opened));
+      const json secrets = parse_json_or_discarded(*opened);
+      if (!secrets.is_object()) return fail(CRMSYNC_E_INTERNAL, "credentials: not a JSON object");
+      settings.update(secrets);
     }
     return settings;
   }
@@ -637,11 +684,13 @@ struct Api::State {
     auto body = object_body(request);
     if (!body) return error(400, body.error().message);
     store::Business business;
-    business.id = body->value("id", "");
-    business.name = body->value("name", "");
-    business.timezone = body->value("timezone", business.timezone);
-    business.region = body->value("region", business.region);
-    business.currency = body->value("currency", business.currency);
+    BodyFields given(*body);
+    business.id = given.text("id", "");
+    business.name = given.text("name", "");
+    business.timezone = given.text("timezone", business.timezone);
+    business.region = given.text("region", business.region);
+    business.currency = given.text("currency", business.currency);
+    if (auto refused = given.refused()) return std::move(*refused);
     json fields = json::array();
     for (const auto& v : business_errors(business)) {
       fields.push_back({{"field", v.field}, {"message", v.message}});
@@ -661,17 +710,12 @@ struct Api::State {
     if (!business) return from_error(business.error());
     auto body = object_body(request);
     if (!body) return error(400, body.error().message);
-    for (const char* field : {"name", "timezone", "region", "currency"}) {
-      if (!body->contains(field)) continue;
-      if (!(*body)[field].is_string()) {
-        return error(422, "invalid business",
-                     json::array({{{"field", field}, {"message", "must be a string"}}}));
-      }
-    }
-    business->name = body->value("name", business->name);
-    business->timezone = body->value("timezone", business->timezone);
-    business->region = body->value("region", business->region);
-    business->currency = body->value("currency", business->currency);
+    BodyFields given(*body);
+    business->name = given.text("name", business->name);
+    business->timezone = given.text("timezone", business->timezone);
+    business->region = given.text("region", business->region);
+    business->currency = given.text("currency", business->currency);
+    if (auto refused = given.refused()) return std::move(*refused);
     json fields = json::array();
     for (const auto& v : business_errors(*business)) {
       fields.push_back({{"field", v.field}, {"message", v.message}});
@@ -690,7 +734,7 @@ struct Api::State {
     json out = json::array();
     for (const plugin_host::Connector* connector : host.connectors()) {
       const crmsync_connector_v1& d = connector->descriptor();
-      json schema = json::parse(d.config_schema ? d.config_schema : "{}", nullptr, false);
+      json schema = parse_json_or_discarded(d.config_schema ? d.config_schema : "{}");
       out.push_back({{"id", d.id},
                      {"name", d.display_name ? d.display_name : d.id},
                      {"version", d.version ? d.version : ""},
@@ -704,11 +748,11 @@ struct Api::State {
   server::Response create_key(const server::Request& request) {
     auto body = object_body(request);
     if (!body) return error(400, body.error().message);
-    const std::string role = body->value("role", "");
+    BodyFields given(*body);
+    const std::string role = given.text("role", "");
     std::optional<std::string> business;
-    if (body->contains("business_id") && (*body)["business_id"].is_string()) {
-      business = (*body)["business_id"].get<std::string>();
-    }
+    if (given.has("business_id")) business = given.text("business_id", "");
+    if (auto refused = given.refused()) return std::move(*refused);
     auto made = create_api_key(store, role, business, options.now());
     if (!made) return error(422, made.error().message);
     return ok(
@@ -757,7 +801,21 @@ struct Api::State {
         return error(503, job.error);
       }
     }
-    boost::asio::post(pool, [this, job, file] { run_import(job, file); });
+    boost::asio::post(pool, [this, job, file] {
+      // The barrier of an import: whatever escapes it fails the job, not the API's worker.
+      try {
+        run_import(job, file);
+      } catch (...) {
+        std::fprintf(stderr, "crmsync: import %lld: internal error: %s\n",
+                     static_cast<long long>(job.id), current_exception_text().c_str());
+        auto current = store.get_import_job(job.id);
+        store::ImportJob failed = current ? std::move(*current) : job;
+        failed.status = store::ImportStatus::failed;
+        failed.error = "internal error";
+        failed.updated_at = options.now();
+        (void)store.update_import_job(failed);  // unsaved, the job reads as lost after its lease
+      }
+    });
     return ok(202, import_json(job, options.now()));
   }
 
@@ -853,19 +911,25 @@ void Api::add_routes(server::Router& router) {
                  boost::asio::post(
                      state->pool, [state, admin_only, action, request = std::move(request),
                                    reply = std::move(reply)]() mutable {
-                       auto caller = state->authenticate(request);
-                       if (!caller) {
-                         if (caller.error().code != CRMSYNC_E_UNAUTHENTICATED) {
-                           return reply(from_error(caller.error()));
+                       server::answer_guarded(reply, [&] {
+                         auto caller = state->authenticate(request);
+                         if (!caller) {
+                           if (caller.error().code != CRMSYNC_E_UNAUTHENTICATED) {
+                             return reply(from_error(caller.error()));
+                           }
+                           server::Response refused = error(401, caller.error().message);
+                           refused.headers.push_back({"WWW-Authenticate", "Bearer"});
+                           return reply(std::move(refused));
                          }
-                         server::Response refused = error(401, caller.error().message);
-                         refused.headers.push_back({"WWW-Authenticate", "Bearer"});
-                         return reply(std::move(refused));
-                       }
-                       if (admin_only && !caller->admin) {
-                         return reply(error(403, "only a platform admin may do this"));
-                       }
-                       reply(action(*state, *caller, request));
+                         if (admin_only && !caller->admin) {
+                           return reply(error(403, "only a platform admin may do this"));
+                         }
+                         // Every id in a path has the ids' grammar; anything else names nothing.
+                         for (const auto& [name, value] : request.params) {
+                           if (!valid_id(value)) return reply(error(404, "no such " + name));
+                         }
+                         reply(action(*state, *caller, request));
+                       });
                      });
                });
   };
@@ -967,16 +1031,20 @@ void Api::add_routes(server::Router& router) {
   router.add("GET", "/readyz", [weak](server::Request&&, server::Reply reply) {
     auto state = weak.lock();
     if (!state) return reply(error(503, "stopping"));
-    boost::asio::post(state->pool, [state, reply = std::move(reply)] { reply(state->ready()); });
+    boost::asio::post(state->pool, [state, reply = std::move(reply)] {
+      server::answer_guarded(reply, [&] { reply(state->ready()); });
+    });
   });
   if (state_->options.metrics) {
     router.add("GET", "/metrics", [weak](server::Request&&, server::Reply reply) {
       auto state = weak.lock();
       if (!state) return reply(error(503, "stopping"));
       boost::asio::post(state->pool, [state, reply = std::move(reply)] {
-        server::Response response = server::Response::text(200, state->options.metrics());
-        response.content_type = "text/plain; version=0.0.4; charset=utf-8";  // Prometheus 0.0.4
-        reply(std::move(response));
+        server::answer_guarded(reply, [&] {
+          server::Response response = server::Response::text(200, state->options.metrics());
+          response.content_type = "text/plain; version=0.0.4; charset=utf-8";  // Prometheus 0.0.4
+          reply(std::move(response));
+        });
       });
     });
   }

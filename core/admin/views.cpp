@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "base/json.h"
+
 #include "sync/engine.h"
 
 namespace crmsync::admin {
@@ -68,7 +70,7 @@ json run_json(const store::SyncRun& run) {
 json log_json(const store::LogEntry& line) {
   json raw = nullptr;
   if (!line.raw_json.empty()) {
-    raw = json::parse(line.raw_json, nullptr, false);
+    raw = parse_json_or_discarded(line.raw_json);
     if (raw.is_discarded()) raw = line.raw_json;
   }
   return {{"id", line.id},

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "base/barrier.h"
+
 namespace crmsync::cli {
 
 Cli::Cli() : app_("crmsync: CRM integrations of the loyalty platform", "crmsync") {
@@ -58,7 +60,14 @@ int Cli::run(int argc, char** argv) {
     return app_.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   for (const auto& [command, run] : commands_) {
-    if (command->parsed()) return run();
+    if (!command->parsed()) continue;
+    // The command's barrier: an exception escaping it (a bug met on some input) is a failure
+    // with its message, not std::terminate.
+    try {
+      return run();
+    } catch (...) {
+      return report_failure("internal error: " + current_exception_text());
+    }
   }
   return report_failure("no command chosen");
 }

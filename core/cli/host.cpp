@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/json.h"
+
 #include "alerts/alerts.h"
 #include "cli/runtime.h"
 
@@ -45,7 +47,7 @@ void log_line(int32_t level, const std::string& integration, const std::string& 
       {"level", kLevels[level >= 0 && level <= 3 ? level : 3]},
       {"message", message}};
   if (!integration.empty()) line["integration"] = integration;
-  const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string text = dump_json(line);
   std::lock_guard lock(mutex);
   std::fprintf(stderr, "%s\n", text.c_str());
 }

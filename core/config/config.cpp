@@ -14,6 +14,8 @@
 #include <set>
 #include <sstream>
 
+#include "base/json.h"
+
 namespace crmsync::config {
 namespace internal {
 
@@ -198,7 +200,7 @@ IntegrationConfig read_integration(const YAML::Node& node, const std::string& pa
   out.active = read_bool(node, path, "active", out.active);
   if (const YAML::Node settings = node["settings"]; settings && !settings.IsNull()) {
     if (!settings.IsMap()) fail_at(child(path, "settings"), "expected a mapping");
-    out.settings_json = to_json(settings, child(path, "settings")).dump();
+    out.settings_json = dump_json(to_json(settings, child(path, "settings")));
   }
   if (const YAML::Node webhook = node["webhook"]; webhook && !webhook.IsNull()) {
     const std::string where = child(path, "webhook");

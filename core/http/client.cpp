@@ -16,6 +16,8 @@
 #include <random>
 #include <thread>
 
+#include "base/json.h"
+
 namespace crmsync::http {
 
 using std::chrono::milliseconds;
@@ -419,7 +421,7 @@ void ClientImpl::record(const Request& request, const Response* response, const 
                         {"body", body_text(response->body, response->headers)}};
   }
   if (error) line["error"] = {{"code", code_name(error->code)}, {"message", error->message}};
-  *recording_ << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  *recording_ << dump_json(line) << '\n';
   recording_->flush();
 }
 

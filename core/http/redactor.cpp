@@ -8,6 +8,8 @@
 #include <array>
 #include <cctype>
 
+#include "base/json.h"
+
 namespace crmsync::http::internal {
 namespace {
 
@@ -131,10 +133,10 @@ std::string Redactor::header_value(std::string_view name, std::string_view value
 std::string Redactor::body(std::string_view body, std::string_view content_type) const {
   const std::string type = lower_underscored(content_type);
   std::string out;
-  auto json = nlohmann::json::parse(body, nullptr, false);
+  auto json = parse_json_or_discarded(body);
   if (!json.is_discarded() && (json.is_object() || json.is_array())) {
     redact_json(json);
-    out = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out = dump_json(json);
   } else if (type.find("x_www_form_urlencoded") != std::string::npos || looks_like_form(body)) {
     out = form(body);
   } else {

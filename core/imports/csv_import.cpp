@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "base/json.h"
+
 #include "plugin_host/host_services.h"
 #include "plugin_host/plugin_host.h"
 
@@ -80,8 +82,8 @@ Result<CsvImportResult> import_csv(store::Store& store, const std::string& busin
                                    {"max_bytes", options.max_bytes},
                                    {"batch_rows", kBatchRows}};
   plugin_host::DefaultHostServices services;
-  auto instance = host.open_instance("csv", integration->id, settings.dump(), business->timezone,
-                                     business->currency, services);
+  auto instance = host.open_instance("csv", integration->id, dump_json(settings),
+                                     business->timezone, business->currency, services);
   if (!instance) return instance.error();
 
   auto run = store.start_run(integration->id, store::RunTrigger::csv, options.owner, kRunLease,

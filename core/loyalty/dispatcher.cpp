@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
+
 namespace crmsync::loyalty {
 
 namespace {
@@ -32,7 +34,7 @@ bool refused(int32_t status) {
 }  // namespace
 
 Result<std::string> envelope(const store::OutboxEvent& event) {
-  Json transaction = Json::parse(event.payload_json, nullptr, false);
+  Json transaction = parse_json_or_discarded(event.payload_json);
   if (!transaction.is_object() || !transaction.contains("transaction_id")) {
     return fail(CRMSYNC_E_INTERNAL,
                 "outbox event " + std::to_string(event.id) + " has no transaction payload");
@@ -49,7 +51,7 @@ Result<std::string> envelope(const store::OutboxEvent& event) {
                      {"attempt", event.attempts + 1},
                      {"transaction", std::move(transaction)},
                      {"user", std::move(user)}};
-  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return dump_json(body);
 }
 
 Result<std::unique_ptr<Dispatcher>> Dispatcher::create(store::Store& store,
@@ -157,7 +159,7 @@ Result<DispatchStats> Dispatcher::run_once(store::Timestamp now) {
     const std::string message = what + " permanently failed after " +
                                 std::to_string(event.attempts + 1) + " attempts: " + error;
     log(CRMSYNC_LOG_ERROR, message);
-    const Json payload = Json::parse(event.payload_json, nullptr, false);
+    const Json payload = parse_json_or_discarded(event.payload_json);
     if (payload.is_object() && payload.value("business_id", Json()).is_string()) {
       store::LogEntry entry;
       entry.business_id = payload["business_id"].get<std::string>();

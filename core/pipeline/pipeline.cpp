@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "base/json.h"
+
 #include "normalize/amount.h"
 #include "normalize/dedup_key.h"
 #include "normalize/phone.h"
@@ -61,14 +63,14 @@ std::string items_json(const crmsync_record_v1& record) {
     }
     items.push_back(std::move(line));
   }
-  return items.dump();
+  return dump_json(items);
 }
 
 }  // namespace
 
 std::string integration_timezone(const store::Business& business,
                                  const store::Integration& integration) {
-  const nlohmann::json settings = nlohmann::json::parse(integration.settings_json, nullptr, false);
+  const nlohmann::json settings = parse_json_or_discarded(integration.settings_json);
   if (settings.is_object()) {
     auto it = settings.find("timezone");
     if (it != settings.end() && it->is_string() && !it->get<std::string>().empty()) {

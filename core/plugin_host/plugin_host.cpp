@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <tuple>
 
+#include "base/json.h"
+
 #include "plugin_host/internal.h"
 
 namespace crmsync::plugin_host {
@@ -106,6 +108,10 @@ const std::vector<std::string>& Connector::secret_fields() const noexcept {
 }
 
 Result<void> Connector::validate_settings(std::string_view settings_json) const {
+  if (!sdk::json_depth_within(settings_json)) {
+    return fail(CRMSYNC_E_INVALID_CONFIG,
+                "config: nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   nlohmann::json settings = nlohmann::json::parse(settings_json, nullptr, false);
   if (settings.is_discarded()) return fail(CRMSYNC_E_INVALID_CONFIG, "config: not valid JSON");
   if (!settings.is_object())
@@ -114,6 +120,9 @@ Result<void> Connector::validate_settings(std::string_view settings_json) const 
 }
 
 std::vector<FieldError> Connector::settings_errors(std::string_view settings_json) const {
+  if (!sdk::json_depth_within(settings_json)) {
+    return {{"", "nests deeper than " + std::to_string(kMaxJsonDepth) + " levels"}};
+  }
   nlohmann::json settings = nlohmann::json::parse(settings_json, nullptr, false);
   if (settings.is_discarded()) return {{"", "not valid JSON"}};
   if (!settings.is_object()) return {{"", "expected a JSON object"}};
@@ -250,7 +259,7 @@ Result<std::unique_ptr<Instance>> PluginHost::open_instance(
   if (Result<void> valid = connector->validate_settings(settings_json); !valid) {
     return refuse(valid.error().message);
   }
-  nlohmann::json settings = nlohmann::json::parse(settings_json);
+  nlohmann::json settings = parse_json_or_discarded(settings_json);
 
   auto context = std::make_unique<internal::Context>();
   context->services = &services;
@@ -258,11 +267,11 @@ Result<std::unique_ptr<Instance>> PluginHost::open_instance(
   for (const std::string& name : connector->schema_->secret_fields()) {
     auto it = settings.find(name);
     if (it == settings.end()) continue;
-    context->secrets.emplace(name, it->is_string() ? it->get<std::string>() : it->dump());
+    context->secrets.emplace(name, it->is_string() ? it->get<std::string>() : dump_json(*it));
     settings.erase(it);
   }
   return Instance::open(connector->path_, connector->library_, connector->descriptor_,
-                        std::move(context), settings.dump(), timezone, currency);
+                        std::move(context), dump_json(settings), timezone, currency);
 }
 
 }  // namespace crmsync::plugin_host

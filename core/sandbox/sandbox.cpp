@@ -1,5 +1,7 @@
 #include "sandbox/sandbox.h"
 
+#include "base/json.h"
+
 #include "normalize/utc_time.h"
 #include "sync/host_services.h"
 
@@ -101,7 +103,7 @@ nlohmann::ordered_json Report::to_json() const {
 
 std::string Report::to_text() const {
   std::string text;
-  for (const auto& line : lines) text += line.dump() + "\n";
+  for (const auto& line : lines) text += dump_json(line) + "\n";
   if (omitted > 0) text += "… " + std::to_string(omitted) + " more objects not shown\n";
   return text;
 }

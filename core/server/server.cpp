@@ -16,9 +16,15 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
+#include <cstdio>
 #include <list>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
+
+#include "base/barrier.h"
+#include "base/json.h"
 
 namespace crmsync::server {
 
@@ -46,7 +52,42 @@ Response Response::text(int status, std::string body) {
                   .body = std::move(body)};
 }
 
+Response internal_error(std::string_view detail) {
+  return Response::json(500, dump_json({{"error", std::string(detail)}}));
+}
+
 namespace {
+
+// A request's id: 64 random bits as 16 hex digits, from a generator per I/O thread.
+std::string new_request_id() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t bits = generator();
+  std::string id(16, '0');
+  for (char& c : id) {
+    c = kHex[bits & 0xf];
+    bits >>= 4;
+  }
+  return id;
+}
+
+// A 5xx answer as the client sees it: a 500's body (the host's detail) is logged and replaced by
+// a generic message; any 5xx JSON object body names the request id.
+void mark_server_error(Response& response, const std::string& request_id) {
+  if (response.status < 500) return;
+  if (response.status == 500) {
+    std::fprintf(stderr, "crmsync: request %s: internal error: %s\n", request_id.c_str(),
+                 response.body.c_str());
+    response.content_type = "application/json";
+    response.body = dump_json({{"error", "internal error"}, {"request_id", request_id}});
+    return;
+  }
+  if (response.content_type != "application/json") return;
+  nlohmann::json body = parse_json_or_discarded(response.body);
+  if (!body.is_object()) return;
+  body["request_id"] = request_id;
+  response.body = dump_json(body);
+}
 
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> segments;
@@ -229,6 +270,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (buffer_.size() > 0) ++state_->timed_out;
       return close();
     }
+    request_id_ = new_request_id();
     if (ec == bhttp::error::body_limit) {
       set_busy(true);
       return too_large();
@@ -288,6 +330,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request.body = std::move(message.body());
     request.remote_address = remote_address_;
+    request.request_id = request_id_;
 
     int status = 404;
     const Handler* handler =
@@ -309,13 +352,16 @@ class Session : public std::enable_shared_from_this<Session> {
         self->write(std::move(response), self->version_);
       });
     };
-    (*handler)(std::move(request), std::move(reply));
+    // The barrier: a handler that throws answers 500 (once: a reply it sent first stands).
+    answer_guarded(reply, [&] { (*handler)(std::move(request), reply); });
   }
 
   void write(Response response, unsigned version) {
     auto message = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(response.status), version);
+    mark_server_error(response, request_id_);
     message->set(bhttp::field::server, "crmsync");
+    message->set("X-Request-Id", request_id_);
     message->set(bhttp::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) message->set(name, value);
     message->body() = std::move(response.body);
@@ -353,6 +399,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string remote_address_;  // of the peer, read once: one system call per connection
+  std::string request_id_;      // of the request being served
   bool keep_alive_ = false;
   bool busy_ = false;
   bool served_any_ = false;
@@ -406,7 +453,17 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Rout
   for (auto& context : state->contexts) {
     state->threads.emplace_back([state, &io = *context] {
       pthread_setname_np(pthread_self(), "crmsync-io");  // for top -H and perf
-      io.run();
+      // The thread's barrier (handlers have their own): what escapes a session is logged, and
+      // the thread serves on.
+      for (;;) {
+        try {
+          io.run();
+          return;
+        } catch (...) {
+          std::fprintf(stderr, "crmsync: server: internal error: %s\n",
+                       current_exception_text().c_str());
+        }
+      }
     });
   }
   return server;

@@ -3,11 +3,18 @@
 // hold a connection open, routes matched by method and path segments, handlers that may answer
 // later from another thread (the webhook receiver answers once its request is durably stored),
 // and a graceful stop that lets requests in flight finish.
+//
+// Every request gets an id, answered in the X-Request-Id header. A handler that throws, or whose
+// work throws on another thread inside answer_guarded, answers 500 and the process lives on.
+// A 500's body is the host's detail (an exception's text, an SQL error): it goes to the host's log
+// with the request id, and the client gets {"error": "internal error", "request_id": ...}. Other
+// 5xx JSON bodies keep their message and get the "request_id" member too.
 #ifndef CRMSYNC_CORE_SERVER_SERVER_H
 #define CRMSYNC_CORE_SERVER_SERVER_H
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,6 +38,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote_address;
+  std::string request_id;  // 16 hex digits, also in the answer's X-Request-Id header
 
   // The first header with this lower-case name.
   std::optional<std::string_view> header(std::string_view lower_name) const;
@@ -53,6 +61,23 @@ struct Response {
 using Reply = std::function<void(Response)>;
 // Handles one request. Runs on a server thread: do slow work elsewhere and reply from there.
 using Handler = std::function<void(Request&& request, Reply reply)>;
+
+// The answer to an exception that escaped a request's handling: a 500 whose body the server logs
+// with the request id and replaces with a generic message (see above).
+Response internal_error(std::string_view detail);
+
+// Runs work(), which answers through reply, on whatever thread calls this (a handler's worker):
+// an exception escaping work is answered with internal_error instead of ending that thread.
+template <class Work>
+void answer_guarded(const Reply& reply, Work&& work) noexcept {
+  try {
+    std::forward<Work>(work)();
+  } catch (const std::exception& e) {
+    reply(internal_error(e.what()));
+  } catch (...) {
+    reply(internal_error("an exception that is not a std::exception"));
+  }
+}
 
 // Routes by method and path. A pattern's "{name}" segment captures one non-empty segment into
 // Request::params. A path that matches no pattern is 404; one that matches another method is 405.

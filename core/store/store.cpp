@@ -15,6 +15,8 @@
 #include <map>
 #include <unordered_map>
 
+#include "base/json.h"
+
 namespace crmsync::store {
 namespace internal {
 namespace {
@@ -67,8 +69,7 @@ Result<void> require_json(std::string_view text, const char* what) {
 // Raw objects of failures are not always JSON (a CSV row): keep them as a JSON string then.
 std::string as_json(std::string_view raw) {
   if (raw.empty() || nlohmann::json::accept(raw)) return std::string(raw);
-  return nlohmann::json(std::string(raw))
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dump_json(nlohmann::json(std::string(raw)));
 }
 
 std::string rfc3339(Timestamp t) {
@@ -94,9 +95,10 @@ std::string created_payload(const Transaction& t) {
   // Medical sales carry no description or items beyond the store (DESIGN §4).
   if (!t.is_medical) {
     payload["description"] = t.description;
-    payload["items"] = nlohmann::json::parse(t.items_json);
+    payload["items"] = parse_json_or_discarded(t.items_json);
+    if (payload["items"].is_discarded()) payload["items"] = nlohmann::json::array();
   }
-  return payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dump_json(payload);
 }
 
 constexpr const char* kBusinessColumns =

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "base/json.h"
+
 #include "webhooks/auth.h"
 
 namespace crmsync::sync {
@@ -72,7 +74,7 @@ Result<std::unique_ptr<plugin_host::Instance>> Engine::open_instance(
     return fail(CRMSYNC_E_INVALID_CONFIG, "integration " + integration.id + ": connector `" +
                                               integration.crm_type + "` is not loaded");
   }
-  nlohmann::json settings = nlohmann::json::parse(integration.settings_json, nullptr, false);
+  nlohmann::json settings = parse_json_or_discarded(integration.settings_json);
   if (!settings.is_object()) {
     return fail(CRMSYNC_E_INVALID_CONFIG,
                 "integration " + integration.id + ": stored settings are not a JSON object");
@@ -85,18 +87,18 @@ Result<std::unique_ptr<plugin_host::Instance>> Engine::open_instance(
       return fail(opened.error().code,
                   "integration " + integration.id + ": credentials: " + opened.error().message);
     }
-    nlohmann::json secrets = nlohmann::json::parse(*opened, nullptr, false);
+    nlohmann::json secrets = parse_json_or_discarded(*opened);
     if (!secrets.is_object()) {
       return fail(CRMSYNC_E_INVALID_CONFIG,
                   "integration " + integration.id + ": credentials are not a JSON object");
     }
     for (auto& [name, value] : secrets.items()) {
-      profile.secrets.push_back(value.is_string() ? value.get<std::string>() : value.dump());
+      profile.secrets.push_back(value.is_string() ? value.get<std::string>() : dump_json(value));
       settings[name] = value;
     }
   }
   services_.prepare(integration.id, std::move(profile));
-  return host_.open_instance(integration.crm_type, integration.id, settings.dump(),
+  return host_.open_instance(integration.crm_type, integration.id, dump_json(settings),
                              pipeline::integration_timezone(business, integration),
                              business.currency, services_);
 }
@@ -272,7 +274,7 @@ void Engine::log(const store::Integration& integration, store::LogType type,
 
 Result<void> Engine::reread_failed(const store::Integration& integration,
                                    const std::string& object_id, const Error& error) {
-  const std::string payload = nlohmann::json{{"object_id", object_id}}.dump();
+  const std::string payload = dump_json({{"object_id", object_id}});
   if (!CRMSYNC_IS_RETRYABLE(error.code)) {
     log(integration, store::LogType::error, error_type(error.code),
         "Object " + object_id + " could not be read: " + error.message, payload);
@@ -354,7 +356,7 @@ namespace {
 // and body.
 plugin_host::WebhookRequest webhook_request(const store::InboxItem& item) {
   plugin_host::WebhookRequest request;
-  const nlohmann::json headers = nlohmann::json::parse(item.headers_json, nullptr, false);
+  const nlohmann::json headers = parse_json_or_discarded(item.headers_json);
   if (headers.is_object()) {
     for (const auto& [name, value] : headers.items()) {
       if (!value.is_string()) continue;
@@ -453,7 +455,7 @@ Result<std::vector<std::string>> open_secrets(const store::WebhookEndpoint& endp
                                               std::span<const crypto::MasterKey> keys) {
   auto plain = crypto::open(keys, endpoint.secrets);
   if (!plain) return plain.error();
-  const nlohmann::json list = nlohmann::json::parse(*plain, nullptr, false);
+  const nlohmann::json list = parse_json_or_discarded(*plain);
   if (!list.is_array() || list.empty()) {
     return fail(CRMSYNC_E_INTERNAL, "the webhook secrets of integration " +
                                         endpoint.integration_id + " are not a list of strings");
@@ -482,7 +484,7 @@ Result<store::WebhookEndpoint> seal_webhook_endpoint(const std::string& integrat
   for (const std::string& secret : secrets) {
     if (auto ok = webhooks::check_secret(*mode, secret); !ok) return ok.error();
   }
-  auto sealed = crypto::seal(key, nlohmann::json(secrets).dump());
+  auto sealed = crypto::seal(key, dump_json(nlohmann::json(secrets)));
   if (!sealed) return sealed.error();
   store::WebhookEndpoint endpoint;
   endpoint.integration_id = integration_id;
@@ -569,7 +571,7 @@ Result<int> Engine::process_retries(int limit) {
   if (!items) return items.error();
   int handled = 0;
   for (const store::RetryItem& item : *items) {
-    const nlohmann::json payload = nlohmann::json::parse(item.payload_json, nullptr, false);
+    const nlohmann::json payload = parse_json_or_discarded(item.payload_json);
     const std::string object_id = payload.is_object() ? payload.value("object_id", "") : "";
     auto loaded = load(item.integration_id);
     if (!loaded) return loaded.error();
@@ -611,7 +613,7 @@ Result<std::pair<std::string, crypto::Sealed>> seal_settings(
     const plugin_host::Connector& connector, const std::string& settings_json,
     const crypto::MasterKey* key) {
   if (auto valid = connector.validate_settings(settings_json); !valid) return valid.error();
-  nlohmann::json settings = nlohmann::json::parse(settings_json);
+  nlohmann::json settings = parse_json_or_discarded(settings_json);
   nlohmann::json secrets = nlohmann::json::object();
   for (const std::string& name : connector.secret_fields()) {
     auto it = settings.find(name);
@@ -626,11 +628,11 @@ Result<std::pair<std::string, crypto::Sealed>> seal_settings(
                   "secret settings need a master key: set secrets.master_key_file or "
                   "secrets.master_key_env (64 hex digits or base64 of 32 bytes)");
     }
-    auto done = crypto::seal(*key, secrets.dump());
+    auto done = crypto::seal(*key, dump_json(secrets));
     if (!done) return done.error();
     sealed = std::move(*done);
   }
-  return std::make_pair(settings.dump(), std::move(sealed));
+  return std::make_pair(dump_json(settings), std::move(sealed));
 }
 
 namespace {
@@ -693,8 +695,8 @@ Result<int> register_config_integrations(store::Store& store, const plugin_host:
         auto wanted_secrets = split->second.blob.empty() ? Result<std::string>(std::string("{}"))
                                                          : crypto::open(keys, split->second);
         const bool same = existing->crm_type == entry.connector &&
-                          nlohmann::json::parse(existing->settings_json, nullptr, false) ==
-                              nlohmann::json::parse(split->first) &&
+                          parse_json_or_discarded(existing->settings_json) ==
+                              parse_json_or_discarded(split->first) &&
                           stored_secrets && wanted_secrets && *stored_secrets == *wanted_secrets;
         if (!same) {
           existing->crm_type = entry.connector;

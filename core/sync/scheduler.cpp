@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/barrier.h"
+
 namespace crmsync::sync {
 
 namespace asio = boost::asio;
@@ -35,7 +37,7 @@ class Scheduler::Impl {
     for (JobState& job : jobs_) job.next = now;
     refresh(now);
     schedule_tick();
-    timer_thread_ = std::thread([this] { io_.run(); });
+    timer_thread_ = std::thread([this] { run_timers(); });
   }
 
   Result<int64_t> trigger(const std::string& integration_id) {
@@ -179,7 +181,8 @@ class Scheduler::Impl {
     for (const std::string& id : due) {
       asio::post(pool_, [this, id] {
         if (stopping()) return finished(id, false, false);
-        auto claimed = engine_.claim(id, store::RunTrigger::schedule);
+        auto claimed =
+            catch_internal("claim", [&] { return engine_.claim(id, store::RunTrigger::schedule); });
         if (!claimed) {
           const bool conflict = claimed.error().code == CRMSYNC_E_CONFLICT;
           if (!conflict)
@@ -193,13 +196,26 @@ class Scheduler::Impl {
     schedule_tick();
   }
 
+  // The timer thread: a tick that throws is logged and the timers go on.
+  void run_timers() {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (...) {
+        log(CRMSYNC_LOG_ERROR, "", "scheduler: internal error: " + current_exception_text());
+      }
+    }
+  }
+
   void execute(const Engine::Claim& claim) {
     const std::string& id = claim.integration.id;
     {
       std::lock_guard lock(mutex_);
       ++stats_.runs_started;
     }
-    auto report = engine_.execute(claim);
+    // The run's barrier: whatever escapes it fails this run, not the worker.
+    auto report = catch_internal("sync run", [&] { return engine_.execute(claim); });
     bool ok = false;
     if (!report) {
       log(CRMSYNC_LOG_ERROR, id, "sync run failed to record: " + report.error().message);
@@ -211,7 +227,11 @@ class Scheduler::Impl {
   }
 
   void run_job(JobState& job) {
-    job.job.run();
+    auto done = catch_internal(job.job.name, [&]() -> Result<void> {
+      job.job.run();
+      return {};
+    });
+    if (!done) log(CRMSYNC_LOG_ERROR, "", "internal error: " + done.error().message);
     std::lock_guard lock(mutex_);
     job.running = false;
     job.next = Clock::now() + job.job.every;

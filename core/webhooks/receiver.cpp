@@ -9,6 +9,9 @@
 
 #include <utility>
 
+#include "base/barrier.h"
+#include "base/json.h"
+
 namespace crmsync::webhooks {
 namespace {
 
@@ -86,8 +89,7 @@ std::optional<Receiver::Endpoint> Receiver::load_endpoint(const std::string& int
   }
   auto mode = parse_auth_mode(stored->auth);
   auto plain = crypto::open(keys_, stored->secrets);
-  const nlohmann::json secrets =
-      plain ? nlohmann::json::parse(*plain, nullptr, false) : nlohmann::json();
+  const nlohmann::json secrets = plain ? parse_json_or_discarded(*plain) : nlohmann::json();
   if (!mode || !secrets.is_array()) {
     log(CRMSYNC_LOG_ERROR, "webhooks: the endpoint of integration " + integration_id +
                                " cannot be used: " +
@@ -148,8 +150,7 @@ void Receiver::handle(server::Request&& request, server::Reply reply) {
   for (const char* name : kKeptHeaders) {
     if (auto value = request.header(name)) headers[name] = std::string(*value);
   }
-  pending.item.headers_json =
-      headers.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  pending.item.headers_json = dump_json(headers);
   pending.item.body = std::move(request.body);
   pending.item.dedup_key = verdict.dedup_key;
   pending.reply = std::move(reply);
@@ -179,7 +180,8 @@ void Receiver::commit_loop() {
     for (Pending& pending : batch) items.push_back(std::move(pending.item));
     // Committed without waiting for the disk: the sync stage waits for it while this thread
     // commits the next batch.
-    auto stored = store_.enqueue_webhooks(items, store::Sync::later);
+    auto stored = catch_internal(
+        "storing webhooks", [&] { return store_.enqueue_webhooks(items, store::Sync::later); });
     ++commits_;
     if (!stored) {
       refuse(batch, stored.error());
@@ -206,7 +208,7 @@ void Receiver::sync_loop() {
       synced.swap(committed_);
     }
     // One sync for every batch committed meanwhile: the group commit's fsync.
-    auto durable = store_.sync_commits();
+    auto durable = catch_internal("syncing webhooks", [&] { return store_.sync_commits(); });
     ++syncs_;
     if (!durable) {
       // Committed, but maybe not on disk: the sender is asked to send again, and a repeat is
@@ -320,7 +322,9 @@ void InboxWorkers::loop() {
     // Drain what is due; each claim leases its items, so workers never share one.
     for (;;) {
       const auto began = std::chrono::steady_clock::now();
-      auto pass = engine_.process_inbox(kClaim);
+      // The worker's barrier: a pass that throws is logged like any failed pass, and what it
+      // claimed is claimed again when its lease ends.
+      auto pass = catch_internal("inbox pass", [&] { return engine_.process_inbox(kClaim); });
       if (!pass) {
         log(CRMSYNC_LOG_ERROR, "webhooks: inbox: " + pass.error().message);
         break;

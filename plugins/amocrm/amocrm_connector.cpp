@@ -142,8 +142,8 @@ Config parse_config(const std::string& text) {
     for (const Json& item : value) {
       const auto id = sdk::integer(item);
       if (!id || *id < 1) {
-        throw sdk::Error(CRMSYNC_E_INVALID_CONFIG,
-                         std::string("amoCRM setting ") + name + " holds a non-id: " + item.dump());
+        throw sdk::Error(CRMSYNC_E_INVALID_CONFIG, std::string("amoCRM setting ") + name +
+                                                       " holds a non-id: " + sdk::dump_json(item));
       }
       out.push_back(*id);
     }
@@ -199,13 +199,13 @@ struct Cursor {
     if (page > 1) json["page"] = page;
     if (started > 0) json["started"] = started;
     if (seen > 0) json["seen"] = seen;
-    return json.dump();
+    return sdk::dump_json(json);
   }
 };
 
 // amoCRM's error message from its problem JSON {"title", "detail", "hint"}, else the body's start.
 std::string provider_message(const std::string& body) {
-  const Json json = Json::parse(body, nullptr, false);
+  const Json json = sdk::try_parse_json(body);
   for (const char* name : {"hint", "detail", "title"}) {
     const Json& value = sdk::member(json, name);
     if (value.is_string() && !value.get_ref<const std::string&>().empty()) {
@@ -248,15 +248,14 @@ struct Tokens {
   std::string seed;  // fingerprint of the code / refresh_token setting it descends from
 
   std::string text() const {
-    return Json{{"access_token", access},
-                {"refresh_token", refresh},
-                {"expires_at_ms", expires_at_ms},
-                {"seed", seed}}
-        .dump();
+    return sdk::dump_json(Json{{"access_token", access},
+                               {"refresh_token", refresh},
+                               {"expires_at_ms", expires_at_ms},
+                               {"seed", seed}});
   }
   // Reads the stored pair; nullopt when the state holds something else.
   static std::optional<Tokens> parse(const std::string& text) {
-    const Json json = Json::parse(text, nullptr, false);
+    const Json json = sdk::try_parse_json(text);
     const Json& access = sdk::member(json, "access_token");
     const Json& refresh = sdk::member(json, "refresh_token");
     const auto expires = sdk::integer(sdk::member(json, "expires_at_ms"));
@@ -394,7 +393,7 @@ class AmocrmConnector : public sdk::Connector {
     for (const LeadEvent& event : body.leads) {
       if (!internal::is_digits(event.id)) {
         sink.fail("", "leads[" + event.event + "] event without a numeric lead id",
-                  Json{{"event", event.event}, {"id", event.id}}.dump());
+                  sdk::dump_json(Json{{"event", event.event}, {"id", event.id}}));
       } else if (event.event == "delete") {
         sink.skip(event.id, "Not a sale: the lead was deleted in amoCRM");
       } else if (named.insert(event.id).second) {
@@ -439,7 +438,7 @@ class AmocrmConnector : public sdk::Connector {
     const std::string endpoint = config_.base_url + "/api/v4/webhooks";
     if (registered && !registered->value.empty() && registered->value != url) {
       const sdk::HttpResponse removed =
-          api("DELETE", endpoint, Json{{"destination", registered->value}}.dump());
+          api("DELETE", endpoint, sdk::dump_json(Json{{"destination", registered->value}}));
       if (removed.status != 404) check_ok(removed, "webhook removal");
     }
     if (!url.empty()) {
@@ -447,7 +446,7 @@ class AmocrmConnector : public sdk::Connector {
       for (const char* event : kWebhookEvents) events.push_back(event);
       const Json subscription = {
           {"destination", std::string(url)}, {"settings", events}, {"sort", 10}};
-      check_ok(api("POST", endpoint, subscription.dump()), "webhook subscription");
+      check_ok(api("POST", endpoint, sdk::dump_json(subscription)), "webhook subscription");
     }
     if (!registered || registered->value != url) {
       if (!host().state_cas("webhook_url", registered ? registered->version : 0, url)) {
@@ -529,7 +528,7 @@ class AmocrmConnector : public sdk::Connector {
     request.method = "POST";
     request.url = config_.base_url + "/oauth2/access_token";
     request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
-    request.body = body.dump();
+    request.body = sdk::dump_json(body);
     request.no_retry = true;   // the credential is single-use: never send it twice
     request.sensitive = true;  // client secret and tokens: kept out of recordings and messages
     const sdk::HttpResponse response = host().http(request);
@@ -671,7 +670,7 @@ class AmocrmConnector : public sdk::Connector {
       sink.skip(skip->external_id, skip->reason);
     } else {
       const auto& bad = std::get<Unreadable>(mapped);
-      sink.fail(bad.external_id, bad.reason, lead.dump());
+      sink.fail(bad.external_id, bad.reason, sdk::dump_json(lead));
     }
   }
 

@@ -133,7 +133,7 @@ inline std::string contact_phone(const Json& contact, const std::string& field_c
       internal::member(contact, "custom_fields_values"),
       [&](const Json& field) { return internal::member(field, "field_code") == field_code; });
   if (value.is_string()) return value.get<std::string>();
-  if (value.is_number_integer() || value.is_number_unsigned()) return value.dump();
+  if (value.is_number_integer() || value.is_number_unsigned()) return sdk::dump_json(value);
   return {};
 }
 
@@ -178,7 +178,8 @@ inline Mapped map_lead(const Json& lead, const SaleRules& rules,
       return NotSale{external_id, "Not a sale: the won lead has no amount in " + field, *status};
     }
     const auto minor = roubles_minor(value);
-    if (!minor) return Unreadable{external_id, field + " is not an amount: " + value.dump()};
+    if (!minor)
+      return Unreadable{external_id, field + " is not an amount: " + sdk::dump_json(value)};
     r.amount_minor = *minor;
   } else {
     const Json& price = member(lead, "price");
@@ -186,7 +187,8 @@ inline Mapped map_lead(const Json& lead, const SaleRules& rules,
       return NotSale{external_id, "Not a sale: the won lead has no price", *status};
     const auto roubles = integer(price);
     if (!roubles || *roubles < 0 || *roubles > INT64_MAX / 100) {
-      return Unreadable{external_id, "price is not a whole number of roubles: " + price.dump()};
+      return Unreadable{external_id,
+                        "price is not a whole number of roubles: " + sdk::dump_json(price)};
     }
     r.amount_minor = *roubles * 100;
   }
@@ -203,7 +205,7 @@ inline Mapped map_lead(const Json& lead, const SaleRules& rules,
   const Json& name = member(lead, "name");
   if (name.is_string()) r.description = name.get<std::string>();
   r.currency = rules.currency;
-  r.raw_json = lead.dump();
+  r.raw_json = sdk::dump_json(lead);
   return sale;
 }
 

@@ -11,6 +11,7 @@
 #include "csv_rows.h"
 
 #include <crmsync/connector.hpp>
+#include <crmsync/connector_json.hpp>
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -55,7 +56,7 @@ constexpr size_t kHeaderBufferBytes = 64 * 1024;
 // Reads the settings; the host validated them against kConfigSchema, this guards the rest.
 Config parse_config(const std::string& json_text) {
   auto bad = [](const std::string& why) { return sdk::Error(CRMSYNC_E_INVALID_CONFIG, why); };
-  nlohmann::json json = nlohmann::json::parse(json_text, nullptr, false);
+  nlohmann::json json = sdk::try_parse_json(json_text);
   if (!json.is_object()) throw bad("CSV settings must be a JSON object");
   Config config;
   auto path = json.find("path");

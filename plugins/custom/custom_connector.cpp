@@ -126,7 +126,7 @@ struct FetchState {
   static FetchState parse(std::string_view text) {
     FetchState state;
     if (text.empty()) return state;
-    json j = json::parse(text, nullptr, false);
+    json j = sdk::try_parse_json(text);
     if (j.is_discarded() || !j.is_object()) {
       throw_error(CRMSYNC_E_INVALID_INPUT, "Not a custom connector cursor: " + std::string(text));
     }
@@ -150,7 +150,7 @@ struct FetchState {
       j["pass"] = {
           {"started", started}, {"pages", pages}, {"offset", offset}, {"next", next}, {"max", max}};
     }
-    return j.dump();
+    return sdk::dump_json(j);
   }
 };
 
@@ -162,15 +162,14 @@ struct Tokens {
   std::string seed;  // fingerprint of the grant settings they descend from
 
   std::string text() const {
-    return json{{"access_token", access},
-                {"refresh_token", refresh},
-                {"expires_at_ms", expires_at_ms},
-                {"seed", seed}}
-        .dump();
+    return sdk::dump_json(json{{"access_token", access},
+                               {"refresh_token", refresh},
+                               {"expires_at_ms", expires_at_ms},
+                               {"seed", seed}});
   }
   // The stored tokens, or nullopt when unreadable.
   static std::optional<Tokens> parse(const std::string& text) {
-    json j = json::parse(text, nullptr, false);
+    json j = sdk::try_parse_json(text);
     if (j.is_discarded() || !j.is_object() || !j.contains("access_token")) return std::nullopt;
     return Tokens{j.value("access_token", ""), j.value("refresh_token", ""),
                   j.value("expires_at_ms", int64_t{0}), j.value("seed", "")};
@@ -531,7 +530,7 @@ class CustomConnector : public sdk::Connector {
                                                  "): check auth.client_id and client_secret");
     }
     check_status(response, "auth.token_url");
-    json answer = json::parse(response.body, nullptr, false);
+    json answer = sdk::parse_json(response.body, "the token answer (auth.token_url)");
     if (answer.is_discarded() || !answer.is_object() || !answer.contains("access_token") ||
         !answer["access_token"].is_string()) {
       throw_error(CRMSYNC_E_UNAVAILABLE, display_ + ": the token answer has no access_token");

@@ -191,7 +191,7 @@ Result<std::vector<std::pair<std::string, Template>>> templates_of(const json& r
   if (it == request.end()) return out;
   if (!it->is_object()) return config_error(field + "." + name, "must be an object");
   for (const auto& [key, value] : it->items()) {
-    const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    const std::string text = value.is_string() ? value.get<std::string>() : sdk::dump_json(value);
     auto compiled = template_of(text, field + "." + name + "." + key);
     if (!compiled) return compiled.error();
     out.emplace_back(key, *compiled);
@@ -381,7 +381,9 @@ Result<SaleFilter> parse_filter(const json& setting, bool xml) {
     auto source = parse_source(setting.at("source"), xml, "mapping.filter.source");
     if (!source) return source.error();
     SaleFilter filter{std::move(*source), {}};
-    auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+    auto text = [](const json& v) {
+      return v.is_string() ? v.get<std::string>() : sdk::dump_json(v);
+    };
     if (auto it = setting.find("equals"); it != setting.end()) filter.values.push_back(text(*it));
     if (auto it = setting.find("in"); it != setting.end()) {
       if (!it->is_array() || it->empty()) {
@@ -406,7 +408,7 @@ std::string Source::text() const {
 }
 
 Result<Config> parse_config(std::string_view config_json) {
-  json settings = json::parse(config_json, nullptr, false);
+  json settings = sdk::try_parse_json(config_json);
   if (settings.is_discarded() || !settings.is_object()) {
     return fail(CRMSYNC_E_INVALID_CONFIG, "the settings are not a JSON object");
   }
@@ -532,7 +534,7 @@ std::string clipped_quote(const std::string& value) {
 
 // A JSON value as text: strings as they are, the rest as JSON.
 std::string json_text(const json& value) {
-  return value.is_string() ? value.get<std::string>() : value.dump();
+  return value.is_string() ? value.get<std::string>() : sdk::dump_json(value);
 }
 
 // Ok(nullopt): nothing matched (and no default); an error: a template failed otherwise.
@@ -657,33 +659,6 @@ std::variant<sdk::Record, MappedPage::Skip, MappedPage::Failure> map_record(
 }
 
 // The records a selector found: one selected array stands for its elements.
-// Deeper JSON is refused before it is parsed: reading it back (JSONPath's '..', the raw record
-// kept with a failure) recurses once per level, and no CRM nests records this deep.
-constexpr size_t kMaxNesting = 512;
-
-// The deepest nesting of arrays and objects in a JSON text (brackets inside strings ignored).
-size_t nesting_depth(std::string_view text) {
-  size_t depth = 0, deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 std::vector<const json*> json_records(const JsonPath& selector, const json& document) {
   auto nodes = selector.select(document);
   if (nodes.size() == 1 && nodes.front()->is_array()) {
@@ -709,7 +684,8 @@ Result<MappedPage> map_body(const Config& config, std::string_view body) {
       std::ostringstream xml_text;
       node.print(xml_text, "", pugi::format_raw);
       page.outcomes.push_back(map_record(config, RecordView{nullptr, nullptr, node},
-                                         json(xml_text.str()).dump(), ++ordinal, page.max_cursor));
+                                         sdk::dump_json(json(xml_text.str())), ++ordinal,
+                                         page.max_cursor));
     }
     if (config.pagination.next) {
       auto next = evaluate(*config.pagination.next, RecordView{nullptr, nullptr, root});
@@ -717,9 +693,9 @@ Result<MappedPage> map_body(const Config& config, std::string_view body) {
     }
     return page;
   }
-  if (nesting_depth(body) > kMaxNesting) {
+  if (!sdk::json_depth_within(body)) {
     return fail(CRMSYNC_E_INVALID_INPUT,
-                "the response nests deeper than " + std::to_string(kMaxNesting) + " levels");
+                "the response nests deeper than " + std::to_string(sdk::kMaxJsonDepth) + " levels");
   }
   json document = json::parse(body, nullptr, false);
   if (document.is_discarded()) {
@@ -784,7 +760,8 @@ Result<std::string> render_body(const RequestTemplate& request, const json& cont
   Result<void> status;
   json rendered = render_json(*request.body, context, status);
   if (!status) return status.error();
-  if (!request.form) return rendered.is_string() ? rendered.get<std::string>() : rendered.dump();
+  if (!request.form)
+    return rendered.is_string() ? rendered.get<std::string>() : sdk::dump_json(rendered);
   std::string form;
   for (const auto& [key, value] : rendered.items()) {
     if (!form.empty()) form += '&';

@@ -6,6 +6,7 @@
 #define CRMSYNC_CUSTOM_CUSTOM_MAPPING_H
 
 #include <crmsync/connector.hpp>
+#include <crmsync/connector_json.hpp>
 
 #include <map>
 #include <optional>

@@ -144,6 +144,7 @@ class Parser {
 
   // segments = *(S segment): blanks are consumed only when a segment follows them.
   Query parse_segments(bool relative) {
+    const Nested nested(*this);
     Query query;
     query.relative = relative;
     for (;;) {
@@ -402,6 +403,7 @@ class Parser {
   // logical-or-expr. When bare_allowed (a function argument), a lone literal or ValueType
   // function is returned as is for the caller's type check.
   std::shared_ptr<const Expr> parse_or(bool bare_allowed) {
+    const Nested nested(*this);
     auto first = parse_and(bare_allowed);
     std::vector<std::shared_ptr<const Expr>> operands{first};
     for (;;) {
@@ -642,8 +644,24 @@ class Parser {
     return false;
   }
 
+  // Counts the expressions and queries being parsed inside each other: the parser (and the
+  // evaluation of its tree) recurses once per level, so settings may not nest them deeply.
+  struct Nested {
+    explicit Nested(Parser& parser) : parser(parser) {
+      if (++parser.depth_ > kMaxQueryNesting) {
+        parser.fail("nested deeper than " + std::to_string(kMaxQueryNesting) + " levels");
+      }
+    }
+    ~Nested() { --parser.depth_; }
+    Nested(const Nested&) = delete;
+    Nested& operator=(const Nested&) = delete;
+    Parser& parser;
+  };
+  static constexpr int kMaxQueryNesting = 64;
+
   std::string_view text_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 // --- evaluation -----------------------------------------------------------------------------

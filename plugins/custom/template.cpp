@@ -213,7 +213,7 @@ const json* resolve(const TemplateScope& scope, const std::vector<PathStep>& pat
 
 // A value as the template shows it.
 std::string text_of(const json& value) {
-  return value.is_string() ? value.get<std::string>() : value.dump();
+  return value.is_string() ? value.get<std::string>() : sdk::dump_json(value);
 }
 
 // Every occurrence of from replaced by to.

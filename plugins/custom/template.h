@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include <crmsync/connector_json.hpp>
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"

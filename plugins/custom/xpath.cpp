@@ -42,6 +42,24 @@ Result<std::shared_ptr<pugi::xml_document>> parse_xml(std::string_view text) {
                                              parsed.description() + " at offset " +
                                              std::to_string(parsed.offset));
   }
+  // Walked without recursion (first child, next sibling, back up through parents).
+  size_t depth = 1;  // of node: the document's top-level nodes are at depth 1
+  pugi::xml_node node = document->first_child();
+  while (node) {
+    if (node.first_child()) {
+      node = node.first_child();
+      if (++depth > kMaxXmlDepth) {
+        return fail(CRMSYNC_E_INVALID_INPUT,
+                    "the response nests deeper than " + std::to_string(kMaxXmlDepth) + " levels");
+      }
+      continue;
+    }
+    while (node && !node.next_sibling()) {
+      node = node.parent();
+      --depth;
+    }
+    if (node) node = node.next_sibling();
+  }
   return document;
 }
 

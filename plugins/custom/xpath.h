@@ -40,7 +40,11 @@ class XPath {
   std::shared_ptr<const pugi::xpath_query> query_;
 };
 
-// Parses an XML document; INVALID_INPUT with pugixml's reason and offset when it is not XML.
+// How deep the elements of an XML response may nest: as deep as JSON (sdk::kMaxJsonDepth).
+inline constexpr size_t kMaxXmlDepth = 256;
+
+// Parses an XML document; INVALID_INPUT with pugixml's reason and offset when it is not XML, or
+// "the response nests deeper than 256 levels".
 Result<std::shared_ptr<pugi::xml_document>> parse_xml(std::string_view text);
 
 }  // namespace crmsync::custom

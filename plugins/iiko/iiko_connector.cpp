@@ -162,7 +162,7 @@ struct Cursor {
 
 // iiko's error text from its body {"errorDescription", "error"}, or the body's start.
 std::string provider_message(const std::string& body) {
-  const Json json = Json::parse(body, nullptr, false);
+  const Json json = sdk::try_parse_json(body);
   const Json& description = sdk::member(json, "errorDescription");
   if (description.is_string()) return description.get<std::string>();
   return sdk::body_excerpt(body);
@@ -215,7 +215,7 @@ class IikoConnector : public sdk::Connector {
   // iikoCloud sends the authToken registered with the URL; the host checks it before this runs.
   // The body is one event or a list of events.
   void parse_webhook(const sdk::WebhookRequest& request, sdk::Sink& sink) override {
-    const Json body = Json::parse(request.body, nullptr, false);
+    const Json body = sdk::parse_json(request.body, "the iiko webhook");
     if (body.is_discarded())
       throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "iiko webhook body is not JSON");
     if (!body.is_object() && !body.is_array()) {
@@ -231,7 +231,7 @@ class IikoConnector : public sdk::Connector {
   // Accepts an answer of by_revision or by_delivery_date_and_status ({ordersByOrganizations}),
   // of by_id ({orders}), or one OrderInfo, as saved from the API.
   void map_response(std::string_view body, sdk::Sink& sink) override {
-    const Json json = Json::parse(body, nullptr, false);
+    const Json json = sdk::parse_json(body, "the iiko response");
     if (json.is_discarded()) throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "iiko response is not JSON");
     if (json.is_object() && json.contains("ordersByOrganizations")) {
       deliver_groups(json["ordersByOrganizations"], sink);
@@ -284,7 +284,7 @@ class IikoConnector : public sdk::Connector {
     const auto stored = host().state_get("access_token");
     const int64_t now = host().now_ms();
     if (stored && !fresh) {
-      const Json saved = Json::parse(stored->value, nullptr, false);
+      const Json saved = sdk::try_parse_json(stored->value);
       const Json& token = sdk::member(saved, "token");
       const Json& expires = sdk::member(saved, "expires_ms");
       if (token.is_string() && expires.is_number_integer() &&
@@ -309,7 +309,7 @@ class IikoConnector : public sdk::Connector {
     }
     const Json saved = {{"token", token}, {"expires_ms", now + kTokenLifetimeMs}};
     // Another run may have renewed it meanwhile: both tokens are valid, so keep theirs.
-    if (!host().state_cas("access_token", stored ? stored->version : 0, saved.dump())) {
+    if (!host().state_cas("access_token", stored ? stored->version : 0, sdk::dump_json(saved))) {
       host().log(CRMSYNC_LOG_DEBUG, "iiko token renewed concurrently; using this one for now");
     }
     return token.get<std::string>();
@@ -323,7 +323,7 @@ class IikoConnector : public sdk::Connector {
     request.url = config_.base_url + path;
     request.headers = {{"Content-Type", "application/json"}};
     if (!token.empty()) request.headers.emplace_back("Authorization", "Bearer " + token);
-    request.body = body.dump();
+    request.body = sdk::dump_json(body);
     return host().http(request);
   }
 
@@ -404,7 +404,7 @@ class IikoConnector : public sdk::Connector {
       throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "iiko by_revision answer has no maxRevision");
     }
     deliver_groups(sdk::member(answer, "ordersByOrganizations"), sink);
-    sink.checkpoint(Json{{"revision", std::max(start, max.get<int64_t>())}}.dump(), false);
+    sink.checkpoint(sdk::dump_json(Json{{"revision", std::max(start, max.get<int64_t>())}}), false);
     return true;
   }
 
@@ -430,7 +430,8 @@ class IikoConnector : public sdk::Connector {
     deliver_groups(sdk::member(answer, "ordersByOrganizations"), sink);
     const bool more = end < local_high;
     const int64_t next = more ? end : local_low - config_.overlap_hours * 3600;
-    sink.checkpoint(Json{{"from", internal::local_text(std::max(next, start))}}.dump(), more);
+    sink.checkpoint(sdk::dump_json(Json{{"from", internal::local_text(std::max(next, start))}}),
+                    more);
   }
 
   // The orders of an ordersByOrganizations list.
@@ -452,7 +453,7 @@ class IikoConnector : public sdk::Connector {
     Check check;
     const Mapped mapped = map_order(info, kind, config_.map, config_.offset, fallback_time, &check);
     if (!check.warning.empty()) host().log(CRMSYNC_LOG_WARNING, check.warning);
-    sdk::deliver(mapped, sink, info.dump());
+    sdk::deliver(mapped, sink, sdk::dump_json(info));
   }
 
   // One webhook event {eventType, eventTime (UTC), organizationId, correlationId, eventInfo}.
@@ -462,7 +463,7 @@ class IikoConnector : public sdk::Connector {
     const Json& id = sdk::member(info, "id");
     const std::string order_id = id.is_string() ? id.get<std::string>() : std::string();
     if (!event.is_object() || !type.is_string()) {
-      sink.fail(order_id, "Not an iiko webhook event (no eventType)", event.dump());
+      sink.fail(order_id, "Not an iiko webhook event (no eventType)", sdk::dump_json(event));
       return;
     }
     const std::string name = type.get<std::string>();
@@ -479,14 +480,14 @@ class IikoConnector : public sdk::Connector {
       sink.fail(order_id,
                 "Webhook for organization " + organization.get<std::string>() +
                     ", which this integration does not read",
-                event.dump());
+                sdk::dump_json(event));
       return;
     }
     std::string fallback;
     const Json& time = sdk::member(event, "eventTime");
     if (time.is_string()) {
       if (!internal::local_seconds(time.get<std::string>())) {
-        sink.fail(order_id, "eventTime is not yyyy-MM-dd HH:mm:ss.fff", event.dump());
+        sink.fail(order_id, "eventTime is not yyyy-MM-dd HH:mm:ss.fff", sdk::dump_json(event));
         return;
       }
       fallback = time.get<std::string>().substr(0, 19) + "Z";

@@ -154,14 +154,14 @@ struct Cursor {
     if (since != 0) json["since"] = sdk::format_local_time(since);
     if (skip > 0) json["skip"] = skip;
     if (seen_up_to != 0) json["seen_up_to"] = sdk::format_local_time(seen_up_to);
-    return json.dump();
+    return sdk::dump_json(json);
   }
 };
 
 // 1С's error text: OData's {"odata.error": {"message": {"value": ...}}}, the HTTP service's
 // {"error": ...}, else the start of the body.
 std::string provider_message(const std::string& body) {
-  const Json json = Json::parse(body, nullptr, false);
+  const Json json = sdk::try_parse_json(body);
   const Json& odata =
       sdk::member(sdk::member(sdk::member(json, "odata.error"), "message"), "value");
   if (odata.is_string()) return odata.get<std::string>();
@@ -228,7 +228,7 @@ class OnecConnector : public sdk::Connector {
                        "❌ 1С answered HTTP " + std::to_string(response.status) + ": " +
                            provider_message(response.body));
     }
-    const Json body = Json::parse(response.body, nullptr, false);
+    const Json body = sdk::parse_json(response.body, "the 1С answer");
     if (config_.mode == Mode::http_service) {
       transactions_of(body, CRMSYNC_E_UNAVAILABLE);
       const auto name = sdk::text_member(body, "infobase");
@@ -260,16 +260,16 @@ class OnecConnector : public sdk::Connector {
   // A saved answer of the list endpoint of the configured mode. Offline, so OData documents map
   // without their buyer's phone (that needs a Catalog_Контрагенты request).
   void map_response(std::string_view body_text, sdk::Sink& sink) override {
-    const Json body = Json::parse(body_text, nullptr, false);
+    const Json body = sdk::parse_json(body_text, "the 1С response");
     if (body.is_discarded()) throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "1С response is not JSON");
     if (config_.mode == Mode::http_service) {
       for (const Json& tx : transactions_of(body, CRMSYNC_E_INVALID_INPUT)) {
-        sdk::deliver(map_transaction(tx, config_.currency), sink, tx.dump());
+        sdk::deliver(map_transaction(tx, config_.currency), sink, sdk::dump_json(tx));
       }
       return;
     }
     for (const Json& document : documents_of(body, CRMSYNC_E_INVALID_INPUT)) {
-      sdk::deliver(map_document(document, "", config_.currency), sink, document.dump());
+      sdk::deliver(map_document(document, "", config_.currency), sink, sdk::dump_json(document));
     }
   }
 
@@ -318,7 +318,7 @@ class OnecConnector : public sdk::Connector {
       if (response.status == 401) message += " (check the 1С username and password)";
       throw sdk::Error(sdk::http_status_code(response.status), message);
     }
-    Json body = Json::parse(response.body, nullptr, false);
+    Json body = sdk::parse_json(response.body, "1С " + what);
     if (body.is_discarded()) throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "1С " + what + " is not JSON");
     return body;
   }
@@ -330,7 +330,7 @@ class OnecConnector : public sdk::Connector {
     const Json body = get_json(transactions_url(since), "transactions");
     Cursor next = cursor;
     for (const Json& tx : transactions_of(body, CRMSYNC_E_UNAVAILABLE)) {
-      sdk::deliver(map_transaction(tx, config_.currency), sink, tx.dump());
+      sdk::deliver(map_transaction(tx, config_.currency), sink, sdk::dump_json(tx));
       const Json& date = sdk::member(tx, "date");
       if (date.is_string() && date.get_ref<const std::string&>().size() >= 19) {
         const auto seconds = sdk::parse_local_time(date.get<std::string>().substr(0, 19));
@@ -358,7 +358,7 @@ class OnecConnector : public sdk::Connector {
       const auto posted = sdk::member(document, "Posted");
       const auto deleted = sdk::member(document, "DeletionMark");
       if (posted == true && deleted == false) phone = buyer_phone(document);
-      sdk::deliver(map_document(document, phone, config_.currency), sink, document.dump());
+      sdk::deliver(map_document(document, phone, config_.currency), sink, sdk::dump_json(document));
       const Json& date = sdk::member(document, "Date");
       const auto seconds =
           date.is_string() ? sdk::parse_local_time(date.get<std::string>()) : std::nullopt;
@@ -412,7 +412,7 @@ class OnecConnector : public sdk::Connector {
       sdk::throw_http_error("1С counterparty " + key, response.status,
                             provider_message(response.body));
     } else {
-      const Json body = Json::parse(response.body, nullptr, false);
+      const Json body = sdk::parse_json(response.body, "the 1С counterparty answer");
       if (!body.is_object())
         throw sdk::Error(CRMSYNC_E_UNAVAILABLE, "1С counterparty " + key + " is not JSON");
       phone = counterparty_phone(body);

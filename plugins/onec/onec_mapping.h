@@ -92,7 +92,7 @@ inline std::optional<std::string> occurred_at(std::string_view when) {
 inline std::optional<std::string> transaction_id(const Json& value) {
   std::string id;
   if (value.is_number_integer() || value.is_number_unsigned()) {
-    id = value.dump();
+    id = sdk::dump_json(value);
   } else if (value.is_string()) {
     id = value.get<std::string>();
   } else {
@@ -120,7 +120,7 @@ inline Mapped map_transaction(const Json& tx, const std::string& currency) {
   r.external_id = *id;
   const Json& date = member(tx, "date");
   const auto when = date.is_string() ? occurred_at(date.get<std::string>()) : std::nullopt;
-  if (!when) return Unreadable{*id, "date is missing or not a date-time: " + date.dump()};
+  if (!when) return Unreadable{*id, "date is missing or not a date-time: " + sdk::dump_json(date)};
   r.occurred_at = *when;
   const auto amount = decimal_text(member(tx, "amount"));
   if (!amount) return Unreadable{*id, "amount is missing or not a number"};
@@ -129,7 +129,7 @@ inline Mapped map_transaction(const Json& tx, const std::string& currency) {
   if (phone.is_string()) {
     r.customer_phone = phone.get<std::string>();
   } else if (phone.is_number_unsigned() || phone.is_number_integer()) {
-    r.customer_phone = "+" + phone.dump();  // a number cannot keep the "+" of +7…
+    r.customer_phone = "+" + sdk::dump_json(phone);  // a number cannot keep the "+" of +7…
   } else if (!phone.is_null()) {
     return Unreadable{*id, "customer_phone is neither text nor a number"};
   }
@@ -149,7 +149,7 @@ inline Mapped map_transaction(const Json& tx, const std::string& currency) {
     r.items.push_back(std::move(item));
   }
   r.currency = currency;
-  r.raw_json = tx.dump();
+  r.raw_json = sdk::dump_json(tx);
   return sale;
 }
 
@@ -184,7 +184,7 @@ inline Mapped map_document(const Json& document, const std::string& phone,
   r.external_id = *ref;
   const Json& date = member(document, "Date");
   const auto when = date.is_string() ? occurred_at(date.get<std::string>()) : std::nullopt;
-  if (!when) return Unreadable{*ref, "Date is empty or not a date-time: " + date.dump()};
+  if (!when) return Unreadable{*ref, "Date is empty or not a date-time: " + sdk::dump_json(date)};
   r.occurred_at = *when;
   const auto amount = decimal_text(member(document, "СуммаДокумента"));
   if (!amount) return Unreadable{*ref, "СуммаДокумента is missing or not a number"};
@@ -206,7 +206,7 @@ inline Mapped map_document(const Json& document, const std::string& phone,
   r.description = "Реализация " + number.value_or(*ref);
   r.customer_phone = phone;
   r.currency = currency;
-  r.raw_json = document.dump();
+  r.raw_json = sdk::dump_json(document);
   return sale;
 }
 

@@ -157,7 +157,7 @@ class RenovatioConnector : public sdk::Connector {
     deliver_all(data, sink, CRMSYNC_E_UNAVAILABLE);
     const bool more = to < today;
     const int64_t next = more ? to + 1 : today - config_.lookback_days;
-    sink.checkpoint(Json{{"from", internal::day_text(next)}}.dump(), more);
+    sink.checkpoint(sdk::dump_json(Json{{"from", internal::day_text(next)}}), more);
   }
 
   // A saved getInvoices or getAppointments answer (per `source`), offline.
@@ -192,7 +192,7 @@ class RenovatioConnector : public sdk::Connector {
   // The data of an {"error": 0, "data": ...} envelope; throws for an error envelope (with the
   // code Renovatio gave) or anything else (with `code`). Never quotes the body.
   static Json envelope_data(std::string_view body, int32_t code) {
-    Json json = Json::parse(body, nullptr, false);
+    Json json = sdk::parse_json(body, "МИС Renovatio answer");
     if (json.is_discarded()) throw sdk::Error(code, "МИС Renovatio answer is not JSON");
     const Json& error = sdk::member(json, "error");
     if (!json.is_object() || !error.is_number_integer() || !json.contains("data")) {

@@ -106,7 +106,7 @@ inline std::optional<std::string> start_sale(const Json& object, const std::stri
   if (phone.is_string()) {
     r.customer_phone = phone.get<std::string>();
   } else if (phone.is_number_unsigned() || phone.is_number_integer()) {
-    r.customer_phone = "+" + phone.dump();
+    r.customer_phone = "+" + sdk::dump_json(phone);
   } else if (!phone.is_null()) {
     return "patient_phone is neither text nor a number";
   }

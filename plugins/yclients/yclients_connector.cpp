@@ -135,13 +135,13 @@ struct Cursor {
     if (since > 0) json["since"] = sdk::format_utc(since);
     if (page > 1) json["page"] = page;
     if (seen_up_to > 0) json["seen_up_to"] = sdk::format_utc(seen_up_to);
-    return json.dump();
+    return sdk::dump_json(json);
   }
 };
 
 // YCLIENTS's error message from its envelope {"success": false, "meta": {"message": ...}}.
 std::string provider_message(const std::string& body) {
-  const Json json = Json::parse(body, nullptr, false);
+  const Json json = sdk::try_parse_json(body);
   const Json& message = sdk::member(sdk::member(json, "meta"), "message");
   if (message.is_string()) return message.get<std::string>();
   return sdk::body_excerpt(body);
@@ -149,7 +149,7 @@ std::string provider_message(const std::string& body) {
 
 // A successful YCLIENTS envelope {success, data, meta}; throws `code` when the body is not one.
 Json envelope(std::string_view body, int32_t code, std::string_view what) {
-  Json json = Json::parse(body, nullptr, false);
+  Json json = sdk::parse_json(body, "YCLIENTS " + std::string(what));
   if (json.is_discarded()) {
     throw sdk::Error(code, "YCLIENTS " + std::string(what) + " is not JSON");
   }
@@ -171,7 +171,7 @@ Json envelope_data(std::string_view body, int32_t code, std::string_view what) {
 
 // Delivers one mapped record to the sink, with the record as its raw JSON.
 void deliver(const Mapped& mapped, const Json& raw, const sdk::Sink& sink) {
-  sdk::deliver(mapped, sink, raw.dump());
+  sdk::deliver(mapped, sink, sdk::dump_json(raw));
 }
 
 // One YCLIENTS integration (one company).
@@ -291,7 +291,7 @@ class YclientsConnector : public sdk::Connector {
       throw sdk::Error(CRMSYNC_E_INVALID_INPUT,
                        "YCLIENTS webhooks are JSON, not " + request.content_type);
     }
-    const Json body = Json::parse(request.body, nullptr, false);
+    const Json body = sdk::parse_json(request.body, "the YCLIENTS webhook");
     if (body.is_discarded())
       throw sdk::Error(CRMSYNC_E_INVALID_INPUT, "YCLIENTS webhook body is not JSON");
     if (!body.is_object() && !body.is_array()) {
@@ -350,7 +350,7 @@ class YclientsConnector : public sdk::Connector {
     }
     Json update = {{"urls", urls}, {"active", urls.empty() ? 0 : 1}};
     if (!url.empty()) update["record"] = 1;
-    send_ok("POST", path, update.dump(), "hooks settings update");
+    send_ok("POST", path, sdk::dump_json(update), "hooks settings update");
     if (!registered || registered->value != url) {
       if (!host().state_cas("webhook_url", registered ? registered->version : 0, url)) {
         throw sdk::Error(CRMSYNC_E_CONFLICT, "The webhook registration changed meanwhile");
@@ -404,7 +404,7 @@ class YclientsConnector : public sdk::Connector {
     const std::string amount = sdk::minor_text(redeemed ? -event.amount_minor : event.amount_minor);
     const Json title =
         std::string(redeemed ? "Списание бонусов за " : "Начисление бонусов за ") + sale;
-    const std::string body = "{\"amount\":" + amount + ",\"title\":" + title.dump() + "}";
+    const std::string body = "{\"amount\":" + amount + ",\"title\":" + sdk::dump_json(title) + "}";
     send_ok(
         "POST",
         "/api/v1/company/" + config_.company_id + "/loyalty/cards/" + *card + "/manual_transaction",
@@ -458,7 +458,7 @@ class YclientsConnector : public sdk::Connector {
                        "YCLIENTS setting password is required with login");
     const Json credentials = {{"login", config_.login}, {"password", *password}};
     const sdk::HttpResponse response =
-        send("POST", "/api/v1/auth", credentials.dump(), Auth::partner);
+        send("POST", "/api/v1/auth", sdk::dump_json(credentials), Auth::partner);
     if (response.status == 401 || response.status == 403 || response.status == 400) {
       throw sdk::Error(CRMSYNC_E_UNAUTHENTICATED, "YCLIENTS refused the login or password: " +
                                                       provider_message(response.body));
@@ -517,7 +517,7 @@ class YclientsConnector : public sdk::Connector {
     const Json& resource = sdk::member(event, "resource");
     if (!event.is_object() || !resource.is_string()) {
       sink.fail(resource_id.value_or(""), "Not a YCLIENTS webhook event (no resource)",
-                event.dump());
+                sdk::dump_json(event));
       return;
     }
     if (resource != "record") {
@@ -530,13 +530,13 @@ class YclientsConnector : public sdk::Connector {
       sink.fail(
           resource_id.value_or(""),
           "Webhook for company " + *company + ", this integration is company " + config_.company_id,
-          event.dump());
+          sdk::dump_json(event));
       return;
     }
     const Json& status = sdk::member(event, "status");
     if (status == "delete") {
       if (!resource_id) {
-        sink.fail("", "A record delete event without resource_id", event.dump());
+        sink.fail("", "A record delete event without resource_id", sdk::dump_json(event));
         return;
       }
       host().log(CRMSYNC_LOG_INFO, "YCLIENTS record " + *resource_id + " deleted (webhook)");
@@ -544,8 +544,8 @@ class YclientsConnector : public sdk::Connector {
       return;
     }
     if (status != "create" && status != "update") {
-      sink.fail(resource_id.value_or(""), "Unknown record event status " + status.dump(),
-                event.dump());
+      sink.fail(resource_id.value_or(""), "Unknown record event status " + sdk::dump_json(status),
+                sdk::dump_json(event));
       return;
     }
     const Json& data = sdk::member(event, "data");
@@ -554,7 +554,7 @@ class YclientsConnector : public sdk::Connector {
     } else if (resource_id) {
       sink.refetch(*resource_id);
     } else {
-      sink.fail("", "A record event with neither data nor resource_id", event.dump());
+      sink.fail("", "A record event with neither data nor resource_id", sdk::dump_json(event));
     }
   }
 

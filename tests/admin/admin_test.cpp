@@ -12,6 +12,8 @@
 
 #include <fstream>
 #include <set>
+#include <span>
+#include <stdexcept>
 #include <thread>
 
 #include "admin/api.h"
@@ -936,4 +938,193 @@ TEST_CASE(
   CHECK(
       run({"custom-test", "--config", "crmsync.yaml", "--integration", "x", "--live"}).exit_code ==
       1);
+}
+
+// ---- input that once took the whole host down: a clear error each time, and the host lives ----
+
+namespace {
+
+// depth arrays nested in each other: [[[…]]].
+std::string nested_arrays(size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
+
+// Whether the host still answers.
+template <class B>
+bool alive(Admin<B>& host) {
+  return host.get("/healthz", "").status == 200 &&
+         host.get("/api/v1/businesses", host.admin_key).status == 200;
+}
+
+// The message of the field error for `field`; empty when there is none.
+std::string field_message(const Answer& answer, const std::string& field) {
+  if (!answer.body.contains("fields")) return "";
+  for (const json& f : answer.body["fields"]) {
+    if (f["field"] == field) return f["message"].get<std::string>();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a body member of the wrong type is 422 naming the field, and the host lives") {
+  Admin<test::Sqlite> host;
+  const std::string integrations = "/api/v1/businesses/mindal/integrations";
+  const Answer number = host.post(integrations, host.owner_key, {{"crm_type", 1}});
+  CHECK(number.status == 422);
+  CHECK(number.body["error"] == "invalid request body");
+  CHECK(field_message(number, "crm_type") == "must be a string");
+
+  const Answer several =
+      host.post(integrations, host.owner_key,
+                {{"crm_type", "yclients"}, {"id", 5}, {"settings", "x"}, {"active", "yes"}});
+  CHECK(several.status == 422);
+  CHECK(field_message(several, "id") == "must be a string");
+  CHECK(field_message(several, "settings") == "must be an object");
+  CHECK(field_message(several, "active") == "must be true or false");
+
+  const Answer business =
+      host.post("/api/v1/businesses", host.admin_key, {{"id", "b1"}, {"name", 5}});
+  CHECK(business.status == 422);
+  CHECK(field_message(business, "name") == "must be a string");
+  const Answer patched = host.call("PATCH", "/api/v1/businesses/other", host.admin_key,
+                                   json{{"currency", 643}}.dump());
+  CHECK(patched.status == 422);
+  CHECK(field_message(patched, "currency") == "must be a string");
+  const Answer key =
+      host.post("/api/v1/api-keys", host.admin_key, {{"role", "owner"}, {"business_id", 7}});
+  CHECK(key.status == 422);
+  CHECK(field_message(key, "business_id") == "must be a string");
+  const Answer sandbox =
+      host.post("/api/v1/connectors/yclients/test", host.owner_key, {{"sample", 1}});
+  CHECK(sandbox.status == 422);
+  CHECK(field_message(sandbox, "sample") == "must be a string");
+  CHECK(host.world.store->list_integrations("mindal")->size() == 1);  // nothing was created
+  CHECK(alive(host));
+}
+
+TEST_CASE("a path id outside the ids' grammar is 404, invalid UTF-8 included") {
+  Admin<test::Sqlite> host;
+  for (const std::string path :
+       {"/api/v1/integrations/%FF", "/api/v1/integrations/%FF%FE/logs",
+        "/api/v1/integrations/a%20b/runs", "/api/v1/businesses/%FF",
+        "/api/v1/businesses/%C3%28/integrations", "/api/v1/runs/%FF", "/api/v1/imports/%80"}) {
+    CAPTURE(path);
+    const Answer answer = host.get(path, host.owner_key);
+    CHECK(answer.status == 404);
+    CHECK(answer.body.is_object());
+  }
+  CHECK(host.call("DELETE", "/api/v1/integrations/%FF", host.owner_key).status == 404);
+  CHECK(alive(host));
+}
+
+TEST_CASE("a body nested deeper than 256 levels is 400 with a clear error; 256 levels parse") {
+  Admin<test::Sqlite> host;
+  const std::string integrations = "/api/v1/businesses/mindal/integrations";
+  const std::string deep =
+      R"({"crm_type":"yclients","settings":{"company_id":)" + nested_arrays(100'000) + "}}";
+  const Answer created = host.call("POST", integrations, host.owner_key, deep);
+  CHECK(created.status == 400);
+  CHECK(created.body["error"] == "the body nests deeper than 256 levels");
+  const Answer patched = host.call("PATCH", "/api/v1/integrations/mindal-yclients", host.owner_key,
+                                   R"({"settings":{"x":)" + nested_arrays(300) + "}}");
+  CHECK(patched.status == 400);
+  CHECK(patched.body["error"] == "the body nests deeper than 256 levels");
+  // The body, settings and 254 arrays: 256 levels, read and checked against the schema.
+  const Answer limit = host.call("POST", integrations, host.owner_key,
+                                 R"({"crm_type":"yclients","id":"deep","settings":{"company_id":)" +
+                                     nested_arrays(254) + "}}");
+  CHECK(limit.status == 422);
+  CHECK(has_field(limit, "company_id"));
+  CHECK(alive(host));
+}
+
+TEST_CASE("stored text that is not UTF-8 reads as U+FFFD through the API") {
+  Admin<test::Sqlite> host;
+  store::LogEntry line;
+  line.business_id = "mindal";
+  line.integration_id = "mindal-yclients";
+  line.type = store::LogType::error;
+  line.message = "phone \xFF\xFE is not a phone";
+  line.raw_json = "name=\xFF";
+  line.created_at = host.world.clock.now();
+  REQUIRE(host.world.store->append_logs(std::span(&line, 1)));
+  const Answer logs = host.get("/api/v1/integrations/mindal-yclients/logs", host.owner_key);
+  REQUIRE(logs.status == 200);
+  REQUIRE(logs.body["logs"].size() == 1);
+  CHECK(logs.body["logs"][0]["message"] == "phone \xEF\xBF\xBD\xEF\xBF\xBD is not a phone");
+  CHECK(logs.body["logs"][0]["raw_data"] == "name=\xEF\xBF\xBD");
+  CHECK(alive(host));
+}
+
+TEST_CASE("crmsync logs --json writes stored text that is not UTF-8 as U+FFFD") {
+  test::TempDir dir;
+  const std::string db = (dir.path() / "crmsync.db").string();
+  const std::string config = (dir.path() / "crmsync.yaml").string();
+  std::ofstream(config) << "storage:\n  backend: sqlite\n  path: " << db << "\n"
+                        << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
+                        << "businesses:\n  - id: mindal\n    name: Миндаль\n";
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {CRMSYNC_BINARY, "--config", config});
+    return test::run_process(args, dir.path());
+  };
+  {
+    store::StorageConfig storage;
+    storage.target = db;
+    auto opened = store::open_store(storage);
+    REQUIRE(opened);
+    store::Business business;
+    business.id = "mindal";
+    business.name = "Миндаль";
+    REQUIRE((*opened)->add_business(business));
+    store::LogEntry line;
+    line.business_id = "mindal";
+    line.type = store::LogType::warning;
+    line.message = "row 2: \xC3\x28 is not an amount";
+    line.created_at =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    REQUIRE((*opened)->append_logs(std::span(&line, 1)));
+  }
+  const auto logs = run({"logs", "--business", "mindal", "--json"});
+  CHECK(logs.exit_code == 0);
+  const json lines = json::parse(logs.out, nullptr, false);
+  REQUIRE(lines.is_array());
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0]["message"] == "row 2: \xEF\xBF\xBD( is not an amount");
+  CHECK(run({"logs", "--business", "mindal"}).exit_code == 0);
+}
+
+TEST_CASE("the custom sandbox on an XML sample with a lone surrogate answers a report, no error") {
+  Admin<test::Sqlite> host;
+  REQUIRE(host.world.host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/custom.so").ok());
+  const json settings = {{"name", "Warehouse"},
+                         {"request", {{"url", host.sim.url("/generic/api/none/none/xml")}}},
+                         {"auth", {{"type", "none"}}},
+                         {"format", "xml"},
+                         {"records", "/orders/order"},
+                         {"mapping",
+                          {{"external_id", "@id"},
+                           {"amount", "total"},
+                           {"occurred_at", "created"},
+                           {"description", "note"}}}};
+  const std::string sample =
+      "<orders><order id=\"1\"><total>100</total><created>2025-11-17T14:30:00+03:00</created>"
+      "<note>&#xD800;</note></order></orders>";
+  const Answer tried = host.post("/api/v1/connectors/custom/test", host.owner_key,
+                                 {{"settings", settings}, {"sample", sample}});
+  CHECK(tried.status == 200);
+  CHECK(tried.text.find("json.exception") == std::string::npos);
+  CHECK(tried.body["records"].size() == 1);
+  const std::string deep = "<a>" + [] {
+    std::string text;
+    for (int i = 0; i < 100'000; ++i) text += "<a>";
+    for (int i = 0; i < 100'000; ++i) text += "</a>";
+    return text;
+  }() + "</a>";
+  const Answer nested = host.post("/api/v1/connectors/custom/test", host.owner_key,
+                                  {{"settings", settings}, {"sample", deep}});
+  CHECK(nested.status == 200);
+  CHECK(nested.body["passed"] == false);
+  CHECK(nested.text.find("nests deeper than 256 levels") != std::string::npos);
+  CHECK(alive(host));
 }

@@ -491,7 +491,7 @@ TEST_CASE(
       R"({"data": )" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
   auto refused = instance->map_response(nested, deep);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().message == "INVALID_INPUT: the response nests deeper than 512 levels");
+  CHECK(refused.error().message == "INVALID_INPUT: the response nests deeper than 256 levels");
   CHECK(deep.objects() == 0);
   // Brackets inside strings are text, not nesting.
   Collected bracketed;

@@ -73,6 +73,19 @@ TEST_CASE("an invalid query names its position and reason") {
         "function");
 }
 
+TEST_CASE("a query nested deeper than 64 levels is refused, not recursed into") {
+  std::string parens = "$[?";
+  for (int i = 0; i < 100'000; ++i) parens += '(';
+  auto deep = JsonPath::compile(parens + "@.a" + std::string(100'000, ')') + "]");
+  REQUIRE_FALSE(deep);
+  CHECK(deep.error().code == CRMSYNC_E_INVALID_CONFIG);
+  CHECK(deep.error().message.find("nested deeper than 64 levels") != std::string::npos);
+  std::string filters = "$";
+  for (int i = 0; i < 100'000; ++i) filters += "[?@";
+  CHECK_FALSE(JsonPath::compile(filters + std::string(100'000, ']')));
+  CHECK(JsonPath::compile("$[?((((@.a))))]"));
+}
+
 TEST_CASE("indexes beyond the I-JSON range are rejected") {
   CHECK(JsonPath::compile("$[9007199254740991]"));
   auto too_big = JsonPath::compile("$[9007199254740992]");

@@ -50,3 +50,19 @@ TEST_CASE("a body that is not XML is INVALID_INPUT") {
   CHECK(document.error().code == CRMSYNC_E_INVALID_INPUT);
   CHECK(document.error().message.rfind("the response is not XML: ", 0) == 0);
 }
+
+TEST_CASE("XML nested deeper than 256 levels is INVALID_INPUT; 256 levels parse") {
+  auto nested = [](int depth) {
+    std::string text;
+    for (int i = 0; i < depth; ++i) text += "<a>";
+    for (int i = 0; i < depth; ++i) text += "</a>";
+    return text;
+  };
+  auto deep = parse_xml(nested(100'000));
+  REQUIRE_FALSE(deep);
+  CHECK(deep.error().code == CRMSYNC_E_INVALID_INPUT);
+  CHECK(deep.error().message == "the response nests deeper than 256 levels");
+  CHECK(parse_xml(nested(256)));
+  CHECK_FALSE(parse_xml(nested(257)));
+  CHECK(parse_xml("<?xml version=\"1.0\"?><!-- a --><r><a/><b><c/></b><d/></r>"));
+}

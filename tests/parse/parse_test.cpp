@@ -118,3 +118,39 @@ TEST_CASE("an empty records page prints nothing and succeeds") {
   CHECK(run.lines.empty());
   CHECK(run.err.empty());
 }
+
+TEST_CASE("JSON nested deeper than 256 levels exits 1 with a clear error through every connector") {
+  TempDir dir;
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  write_file(dir / "deep.json", R"({"success":true,"data":)" + deep + "}");
+  write_file(dir / "deep-array.json", deep);
+  const std::string custom =
+      R"({"request":{"url":"http://crm.example/orders"},"auth":{"type":"none"},)"
+      R"("mapping":{"external_id":"$.id","amount":"$.total","occurred_at":"$.created_at"}})";
+  struct Case {
+    std::string connector, kind, config, file;
+  };
+  const std::vector<Case> cases = {
+      {"yclients", "response", kCompanyConfig, "deep.json"},
+      {"yclients", "webhook", kCompanyConfig, "deep.json"},
+      {"amocrm", "response",
+       R"({"subdomain":"example","client_id":"c","redirect_uri":"https://crm.example.com/oauth"})",
+       "deep.json"},
+      {"iiko", "response", "{}", "deep.json"},
+      {"iiko", "webhook", "{}", "deep-array.json"},
+      {"1c", "response", R"({"mode":"odata","base_url":"http://1c.example/base"})", "deep.json"},
+      {"1c", "response", R"({"api_url":"http://1c.example/skinerica"})", "deep-array.json"},
+      {"renovatio", "response",
+       R"({"clinic_id":1,"patient_salt":"pepper-of-millenium-2025","api_key":"k"})", "deep.json"},
+      {"custom", "response", custom, "deep-array.json"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.connector);
+    CAPTURE(c.kind);
+    CAPTURE(c.file);
+    check_refused(run_parse({"--connector", c.connector, "--kind", c.kind, "--config-json",
+                             c.config, (dir / c.file).string()},
+                            dir.path()),
+                  "nests deeper than 256 levels");
+  }
+}

@@ -16,8 +16,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "crypto/crypto.h"
@@ -125,6 +128,57 @@ TEST_CASE("server: routes with captures, 404 and 405, several requests on one co
   CHECK(status_of(client.read_response()) == 405);
   CHECK(server->stats().connections == 1);
   CHECK(server->stats().requests == 3);
+}
+
+TEST_CASE("server: a handler that throws, at once or later on its worker, answers 500 with an id") {
+  std::vector<std::jthread> workers;
+  server::Router router;
+  router.add("GET", "/now", [](server::Request&&, server::Reply) {
+    throw std::runtime_error("SELECT secret FROM keys");
+  });
+  router.add("GET", "/later", [&workers](server::Request&&, server::Reply reply) {
+    workers.emplace_back([reply] {
+      server::answer_guarded(reply, [] { throw std::logic_error("[json.exception.type_error]"); });
+    });
+  });
+  router.add("GET", "/busy", [](server::Request&&, server::Reply reply) {
+    reply(server::Response::json(503, R"({"error":"try again"})"));
+  });
+  router.add("GET", "/fine", [](server::Request&& request, server::Reply reply) {
+    reply(server::Response::json(200, json{{"id", request.request_id}}.dump()));
+  });
+  server::ServerOptions options = options_on_any_port();
+  options.threads = 1;
+  auto server = server::Server::start(options, std::move(router)).value();
+  RawClient client(server->port());
+  // The answer's status, X-Request-Id and JSON body.
+  auto get = [&client](const std::string& path) {
+    client.send("GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    const std::string response = client.read_response();
+    const size_t at = response.find("X-Request-Id: ");
+    const std::string id = at == std::string::npos ? "" : response.substr(at + 14, 16);
+    return std::make_tuple(status_of(response), id,
+                           json::parse(response.substr(response.find("\r\n\r\n") + 4)));
+  };
+  std::set<std::string> ids;
+  for (const std::string path : {"/now", "/later"}) {
+    CAPTURE(path);
+    const auto [status, id, body] = get(path);
+    CHECK(status == 500);
+    CHECK(body["error"] == "internal error");  // the detail stays in the host's log
+    CHECK(id.size() == 16);
+    CHECK(body["request_id"] == id);
+    ids.insert(id);
+  }
+  const auto [busy, busy_id, busy_body] = get("/busy");
+  CHECK(busy == 503);
+  CHECK(busy_body["error"] == "try again");
+  CHECK(busy_body["request_id"] == busy_id);
+  const auto [fine, fine_id, fine_body] = get("/fine");  // the same connection and thread
+  CHECK(fine == 200);
+  CHECK(fine_body["id"] == fine_id);
+  ids.insert(fine_id);
+  CHECK(ids.size() == 3);
 }
 
 TEST_CASE("server: a body over the limit gets 413 and the connection closes") {

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
+
 #include "admin/api.h"
 #include "cli/commands/commands.h"
 #include "cli/runtime.h"
@@ -51,7 +53,7 @@ int list(const Cli& cli, bool json) {
                   b.region.c_str(), b.currency.c_str());
     }
   }
-  if (json) std::printf("%s\n", listing.dump().c_str());
+  if (json) std::printf("%s\n", dump_json(listing).c_str());
   return kExitOk;
 }
 

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/json.h"
+
 #include "cli/commands/commands.h"
 #include "plugin_host/plugin_host.h"
 #include "sandbox/sandbox.h"
@@ -51,7 +53,7 @@ int run(const Cli& cli, const Options& options) {
                                       business->currency);
   if (!target) return report_failure(target.error().message);
   std::vector<std::string> secrets;
-  const auto settings = nlohmann::json::parse(integration->settings_json);
+  const auto settings = parse_json_or_discarded(integration->settings_json);
   for (const std::string& name : loaded.connector->secret_fields()) {
     if (settings.contains(name) && settings[name].is_string()) secrets.push_back(settings[name]);
   }

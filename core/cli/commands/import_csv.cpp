@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "base/json.h"
+
 #include "cli/commands/commands.h"
 #include "cli/runtime.h"
 #include "imports/csv_import.h"
@@ -107,7 +109,7 @@ int run(const Cli& cli, const Options& options) {
                              {"errors", totals.failed},
                              {"duplicates", totals.duplicates}};
     if (!report_path.empty()) result["error_report"] = report_path;
-    std::printf("%s\n", result.dump().c_str());
+    std::printf("%s\n", dump_json(result).c_str());
   } else {
     std::printf("%s\n", imported->summary.c_str());
     if (!report_path.empty()) std::printf("Error report: %s\n", report_path.c_str());

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
+
 #include "admin/views.h"
 #include "cli/commands/commands.h"
 #include "cli/runtime.h"
@@ -46,7 +48,7 @@ int run(const Cli& cli, const Options& options) {
   if (options.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& line : *lines) out.push_back(admin::log_json(line));
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", dump_json(out, 2).c_str());
     return kExitOk;
   }
   if (lines->empty()) {

@@ -4,6 +4,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
+
 #include "cli/commands/commands.h"
 #include "plugin_host/plugin_host.h"
 
@@ -59,7 +61,7 @@ int run(const Cli& cli, bool json) {
     }
     if (!result.ok()) status = report_failure(result.error);
   }
-  if (json) std::printf("%s\n", listing.dump(2).c_str());
+  if (json) std::printf("%s\n", dump_json(listing, 2).c_str());
   return status;
 }
 

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
+
 #include "admin/views.h"
 #include "cli/commands/commands.h"
 #include "cli/runtime.h"
@@ -45,7 +47,7 @@ int run(const Cli& cli, const Options& options) {
     out[id] = admin::stats_json(*figures);
   }
   if (options.json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", dump_json(out, 2).c_str());
     return kExitOk;
   }
   std::printf("%-24s %12s %-24s %8s %8s %10s\n", "INTEGRATION", "TRANSACTIONS",

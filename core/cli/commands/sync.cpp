@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
+
 #include "cli/commands/commands.h"
 #include "cli/host.h"
 
@@ -38,7 +40,7 @@ int run(const Cli& cli, const Options& options) {
       out["error_type"] = report->error_type;
       out["error"] = report->error->message;
     }
-    std::printf("%s\n", out.dump().c_str());
+    std::printf("%s\n", dump_json(out).c_str());
   } else {
     std::printf("%s\n", report->message.c_str());
     std::printf("fetched %lld, new %lld, duplicates %lld, failed %lld, not sales %lld (%lld ms)\n",

@@ -33,6 +33,11 @@
  *    threads. `parse_webhook` may run concurrently with any other call and must be thread-safe.
  *    Host services may be called from any thread. Nothing may unwind (C++ exceptions,
  *    longjmp) across the boundary.
+ *  - Nesting. JSON and XML from outside (CRM responses, webhook bodies, settings, samples) may
+ *    nest arrays, objects or elements at most 256 levels deep: the host refuses deeper API bodies
+ *    and settings, and a connector refuses deeper responses and webhooks with
+ *    `CRMSYNC_E_INVALID_INPUT` ("… nests deeper than 256 levels") before walking them, so no
+ *    recursion over them is unbounded (`connector_json.hpp`: `kMaxJsonDepth`, `parse_json`).
  */
 #ifndef CRMSYNC_CONNECTOR_H
 #define CRMSYNC_CONNECTOR_H

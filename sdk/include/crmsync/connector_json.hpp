@@ -25,6 +25,61 @@ namespace crmsync::sdk {
 // The JSON document type of the readers.
 using Json = nlohmann::json;
 
+// The deepest nesting of arrays and objects any JSON this SDK parses may have. Deeper documents
+// are refused before they are parsed: reading them back (serialising, walking, JSONPath's '..')
+// recurses once per level, and no CRM nests its data anywhere near this deep.
+inline constexpr size_t kMaxJsonDepth = 256;
+
+// Whether the arrays and objects of a JSON text nest at most max_depth deep (brackets inside
+// strings ignored). One pass over the bytes without allocating: for a valid document it is its
+// exact depth, and an invalid one is refused by the parser anyway.
+inline bool json_depth_within(std::string_view text, size_t max_depth = kMaxJsonDepth) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+// Parses JSON from outside (a CRM's answer, a webhook, a cursor, settings): a discarded value
+// (is_discarded()) when it is not JSON; throws Error(INVALID_INPUT, "<what> nests deeper than 256
+// levels") when it nests deeper than kMaxJsonDepth. `what` names it ("the amoCRM answer").
+inline Json parse_json(std::string_view text, std::string_view what) {
+  if (!json_depth_within(text)) {
+    throw Error(CRMSYNC_E_INVALID_INPUT, std::string(what) + " nests deeper than " +
+                                             std::to_string(kMaxJsonDepth) + " levels");
+  }
+  return Json::parse(text, nullptr, false);
+}
+
+// text as JSON; a discarded value when it is not JSON or nests deeper than kMaxJsonDepth. For
+// text whose failure the caller handles alike either way (an error body, a stored token).
+inline Json try_parse_json(std::string_view text) {
+  if (!json_depth_within(text)) return Json(Json::value_t::discarded);
+  return Json::parse(text, nullptr, false);
+}
+
+// A JSON value as compact text, any string that is not valid UTF-8 written with U+FFFD in place
+// of its invalid bytes (nlohmann's dump() throws on them): text from a CRM is not trusted to be
+// UTF-8.
+inline std::string dump_json(const Json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 // The member `name` of an object; a null value when it is absent or `object` is not an object,
 // so that member(member(j, "a"), "b") reads nested fields without checks.
 inline const Json& member(const Json& object, std::string_view name) {
@@ -109,10 +164,11 @@ inline std::optional<int64_t> money_minor(const Json& value) {
 }
 
 // Parses a body that must be a JSON object; throws Error(code, "<what> is not JSON") or
-// Error(code, "<what> is not a JSON object") otherwise. `what` names it for the admin
+// Error(code, "<what> is not a JSON object") otherwise, as parse_json past kMaxJsonDepth. `what`
+// names it for the admin
 // ("amoCRM token answer").
 inline Json parse_object(std::string_view body, int32_t code, std::string_view what) {
-  Json json = Json::parse(body, nullptr, false);
+  Json json = parse_json(body, what);
   if (json.is_discarded()) throw Error(code, std::string(what) + " is not JSON");
   if (!json.is_object()) throw Error(code, std::string(what) + " is not a JSON object");
   return json;
@@ -121,7 +177,7 @@ inline Json parse_object(std::string_view body, int32_t code, std::string_view w
 // Parses a connector's settings (OpenArgs::config_json), which must be a JSON object; throws
 // Error(INVALID_CONFIG, "<label> settings must be an object") otherwise. label names the CRM.
 inline Json parse_settings(std::string_view config_json, std::string_view label) {
-  Json json = Json::parse(config_json, nullptr, false);
+  Json json = parse_json(config_json, std::string(label) + " settings");
   if (!json.is_object()) {
     throw Error(CRMSYNC_E_INVALID_CONFIG, std::string(label) + " settings must be an object");
   }
@@ -154,6 +210,7 @@ class CursorReader {
   CursorReader(std::string_view text, std::string invalid_message)
       : message_(std::move(invalid_message)) {
     if (text.empty()) return;
+    if (!json_depth_within(text)) invalid();
     json_ = Json::parse(text, nullptr, false);
     if (!json_.is_object()) invalid();
   }
