@@ -269,7 +269,8 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
   if (const YAML::Node n = root["server"]) {
     check_mapping(n, "server",
                   {"listen", "port", "public_url", "threads", "max_body_bytes", "webhook_workers",
-                   "webhook_max_lag", "max_upload_bytes", "api_workers"});
+                   "webhook_max_lag", "max_upload_bytes", "api_workers", "max_connections",
+                   "max_inflight_body_bytes"});
     read_string(n, "server", "listen", c.server.listen);
     c.server.port = static_cast<uint16_t>(read_uint(n, "server", "port", c.server.port, 1, 65535));
     read_string(n, "server", "public_url", c.server.public_url);
@@ -285,6 +286,16 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
         read_uint(n, "server", "max_upload_bytes", c.server.max_upload_bytes, 1024, 1ull << 30);
     c.server.api_workers =
         static_cast<uint32_t>(read_uint(n, "server", "api_workers", c.server.api_workers, 1, 64));
+    c.server.max_connections = static_cast<uint32_t>(
+        read_uint(n, "server", "max_connections", c.server.max_connections, 1, 1'000'000));
+    c.server.max_inflight_body_bytes =
+        read_uint(n, "server", "max_inflight_body_bytes", c.server.max_inflight_body_bytes,
+                  1ull << 20, 64ull << 30);
+    if (c.server.max_inflight_body_bytes < c.server.max_upload_bytes + (1ull << 20)) {
+      fail_at("server.max_inflight_body_bytes",
+              "must be at least server.max_upload_bytes + 1 MiB, or an upload (with its "
+              "framing) could never be read");
+    }
   }
   if (const YAML::Node n = root["scheduler"]) {
     check_mapping(n, "scheduler", {"interval", "workers", "run_lease"});

@@ -42,7 +42,10 @@ struct ServerConfig {
   // webhook has waited this long (see webhooks::InboxWorkerOptions::max_lag).
   uint32_t webhook_max_lag_seconds = 20;
   uint64_t max_upload_bytes = 10 << 20;  // CSV uploads through the admin API (413 above)
-  uint32_t api_workers = 2;              // threads running admin API requests and imports
+  uint32_t max_connections = 512;        // open connections; more are answered 503 and closed
+  // Request bodies held in memory at once (being read or handled); past it, 503.
+  uint64_t max_inflight_body_bytes = 256ull << 20;
+  uint32_t api_workers = 2;  // threads running admin API requests and imports
 };
 
 // Periodic syncs.

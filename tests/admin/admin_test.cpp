@@ -23,6 +23,7 @@
 #include "support/engine_world.h"
 #include "support/ports.h"
 #include "support/process.h"
+#include "support/raw_http.h"
 #include "support/temp_dir.h"
 
 namespace {
@@ -428,6 +429,57 @@ TEST_CASE_TEMPLATE(
                 [](const Answer& a) { return a.body.value("status", "") != "running"; });
   CHECK(failed.body["status"] == "failed");
   CHECK(!failed.body["error"].get<std::string>().empty());
+}
+
+TEST_CASE_TEMPLATE("an upload without a valid key is refused before its body is sent", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host(10u << 20);
+  // The 401 arrives while the client has sent only headers: an endless chunked body or a
+  // declared 10 MB one is never read, so unauthenticated uploads cannot hold the host's memory.
+  for (const std::string framing :
+       {"Transfer-Encoding: chunked\r\n", "Content-Length: 10000000\r\n"}) {
+    for (const std::string auth : {"", "Authorization: Bearer csk_wrong\r\n"}) {
+      test::RawClient client(host.server->port());
+      client.send("POST /api/v1/businesses/mindal/csv HTTP/1.1\r\nHost: localhost\r\n" + auth +
+                  "Content-Type: text/csv\r\n" + framing + "\r\n");
+      const std::string answer = client.read_response();
+      CHECK(test::status_of(answer) == 401);
+      CHECK(client.closed_within(1s));
+    }
+  }
+  // An admitted client that asks for "100 Continue" gets it, then sends its file.
+  test::RawClient client(host.server->port());
+  const std::string csv = "date,customer_phone,amount\n2025-11-17 12:00,+79161234567,100\n";
+  client.send(
+      "POST /api/v1/businesses/mindal/csv HTTP/1.1\r\nHost: localhost\r\n"
+      "Authorization: Bearer " +
+      host.owner_key + "\r\nContent-Type: text/csv\r\nExpect: 100-continue\r\n" +
+      "Content-Length: " + std::to_string(csv.size()) + "\r\n\r\n");
+  CHECK(test::status_of(client.read_response()) == 100);
+  client.send(csv);
+  CHECK(test::status_of(client.read_response()) == 202);
+}
+
+TEST_CASE_TEMPLATE("a 3.5 MB CSV sent with Content-Length imports through the upload", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host(10u << 20);
+  std::string csv = "date,customer_phone,amount,description\n";
+  const std::string padding(300, 'a');
+  int rows = 0;
+  while (csv.size() < 3'500'000) {
+    csv += "2025-11-17 12:00,+7916" + std::to_string(1000000 + rows) + ",100," + padding + "\n";
+    ++rows;
+  }
+  // The host's HTTP client sends a Content-Length, as the panel does.
+  const Answer started =
+      host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key, csv, "text/csv");
+  INFO(started.text);
+  REQUIRE(started.status == 202);
+  const Answer done =
+      host.poll("/api/v1/imports/" + started.body["id"].get<std::string>(),
+                [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  CHECK(done.body["status"] == "done");
+  CHECK(done.body["imported"] == rows);
 }
 
 namespace {

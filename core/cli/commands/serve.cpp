@@ -221,8 +221,8 @@ int run(const Cli& cli, const Options& options) {
   listening.port = config->server.port;
   listening.threads = static_cast<int>(config->server.threads);
   listening.body_limit = config->server.max_body_bytes;
-  // Uploads carry a whole CSV (plus multipart framing).
-  listening.body_limits = {{"/api/v1/businesses/", config->server.max_upload_bytes + 64 * 1024}};
+  listening.max_connections = config->server.max_connections;
+  listening.max_inflight_body_bytes = config->server.max_inflight_body_bytes;
   auto listener = server::Server::start(listening, std::move(router));
   if (!listener) return report_failure(listener.error().message);
   log_line(CRMSYNC_LOG_INFO, "",
