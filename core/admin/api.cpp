@@ -299,7 +299,7 @@ struct Api::State {
     for (const std::string& name : connector.secret_fields()) {
       if (settings.contains(name) && settings[name].is_string()) secrets.push_back(settings[name]);
     }
-    auto services = sandbox::TrialServices::create(std::move(secrets));
+    auto services = sandbox::TrialServices::create(std::move(secrets), options.address_policy);
     if (!services) return services.error();
     auto instance = host.open_instance(connector.id(), "trial", settings.dump(), business.timezone,
                                        business.currency, **services);

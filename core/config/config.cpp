@@ -234,9 +234,9 @@ BusinessConfig read_business(const YAML::Node& node, const std::string& path,
 
 Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir) {
   if (!root.IsMap()) fail_at("config", "expected a mapping at the top level");
-  check_mapping(
-      root, "",
-      {"storage", "plugins", "server", "scheduler", "secrets", "alerts", "loyalty", "businesses"});
+  check_mapping(root, "",
+                {"storage", "plugins", "server", "http", "scheduler", "secrets", "alerts",
+                 "loyalty", "businesses"});
   Config c;
   if (const YAML::Node n = root["storage"]) {
     check_mapping(n, "storage", {"backend", "path", "url"});
@@ -318,6 +318,10 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
     read_string(n, "alerts", "smtp_url", c.alerts.smtp_url);
     read_string(n, "alerts", "from", c.alerts.from);
     c.alerts.to = read_list(n, "alerts", "to");
+  }
+  if (const YAML::Node n = root["http"]) {
+    check_mapping(n, "http", {"allow_private"});
+    c.http.allow_private = read_list(n, "http", "allow_private");
   }
   if (const YAML::Node n = root["loyalty"]) {
     check_mapping(n, "loyalty", {"url"});

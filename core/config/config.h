@@ -48,6 +48,12 @@ struct ServerConfig {
   uint32_t api_workers = 2;  // threads running admin API requests and imports
 };
 
+// Connectors' outbound requests. Key `allow_private`: CIDR ranges or addresses connectors may
+// reach although they are loopback, private, link-local... (see http/address_policy.h).
+struct HttpConfig {
+  std::vector<std::string> allow_private;
+};
+
 // Periodic syncs.
 struct SchedulerConfig {
   uint32_t interval_seconds = 300;  // key `interval`
@@ -106,6 +112,7 @@ struct Config {
   StorageConfig storage;
   PluginsConfig plugins;
   ServerConfig server;
+  HttpConfig http;
   SchedulerConfig scheduler;
   SecretsConfig secrets;
   AlertsConfig alerts;

@@ -170,6 +170,7 @@ int run(const Cli& cli, const Options& options) {
   api_options.csv_connector = std::filesystem::path(config->plugins.dir) / "csv.so";
   api_options.upload_dir = std::filesystem::temp_directory_path();
   api_options.max_csv_bytes = config->server.max_upload_bytes;
+  api_options.address_policy = host.address_policy;
   api_options.workers = static_cast<int>(config->server.api_workers);
   api_options.owner = host.owner;
   api_options.now = now;
