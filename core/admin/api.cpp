@@ -25,6 +25,8 @@ using nlohmann::json;
 namespace {
 
 constexpr std::string_view kKeyPrefix = "csk_";
+// What an upload's body may hold beyond the file: multipart boundaries and part headers.
+constexpr uint64_t kUploadFraming = 64 * 1024;
 
 // Who is calling: a platform admin, or the owner of one business.
 struct Caller {
@@ -339,7 +341,7 @@ struct Api::State {
     for (const std::string& name : connector.secret_fields()) {
       if (settings.contains(name) && settings[name].is_string()) secrets.push_back(settings[name]);
     }
-    auto services = sandbox::TrialServices::create(std::move(secrets));
+    auto services = sandbox::TrialServices::create(std::move(secrets), options.address_policy);
     if (!services) return services.error();
     auto instance = host.open_instance(connector.id(), "trial", dump_json(settings),
                                        business.timezone, business.currency, **services);
@@ -901,37 +903,52 @@ Api::~Api() {
 
 void Api::add_routes(server::Router& router) {
   std::weak_ptr<State> weak = state_;
-  // Authenticates on a worker, checks the role, runs the action, replies.
+  // Authenticates on a worker from the headers alone, so a request without a valid key is
+  // refused before its body is read; an admitted request's action runs on a worker once its body
+  // is in.
   auto route = [&router, weak](std::string method, std::string_view pattern, bool admin_only,
-                               Action action) {
-    router.add(std::move(method), pattern,
-               [weak, admin_only, action](server::Request&& request, server::Reply reply) {
-                 auto state = weak.lock();
-                 if (!state) return reply(error(503, "stopping"));
-                 boost::asio::post(
-                     state->pool, [state, admin_only, action, request = std::move(request),
-                                   reply = std::move(reply)]() mutable {
-                       server::answer_guarded(reply, [&] {
-                         auto caller = state->authenticate(request);
-                         if (!caller) {
-                           if (caller.error().code != CRMSYNC_E_UNAUTHENTICATED) {
-                             return reply(from_error(caller.error()));
-                           }
-                           server::Response refused = error(401, caller.error().message);
-                           refused.headers.push_back({"WWW-Authenticate", "Bearer"});
-                           return reply(std::move(refused));
-                         }
-                         if (admin_only && !caller->admin) {
-                           return reply(error(403, "only a platform admin may do this"));
-                         }
-                         // Every id in a path has the ids' grammar; anything else names nothing.
-                         for (const auto& [name, value] : request.params) {
-                           if (!valid_id(value)) return reply(error(404, "no such " + name));
-                         }
-                         reply(action(*state, *caller, request));
-                       });
-                     });
-               });
+                               Action action, std::optional<size_t> body_limit = std::nullopt) {
+    router.add_gated(
+        std::move(method), pattern,
+        [weak, admin_only, action](const server::Request& head, server::Decide decide) {
+          auto state = weak.lock();
+          if (!state) return decide(error(503, "stopping"));
+          boost::asio::post(state->pool, [state, admin_only, action, head,
+                                          decide = std::move(decide)]() mutable {
+            // The barrier of a gate's worker: what escapes it is a 500, and the worker lives.
+            try {
+              auto caller = state->authenticate(head);
+              if (!caller) {
+                if (caller.error().code != CRMSYNC_E_UNAUTHENTICATED) {
+                  return decide(from_error(caller.error()));
+                }
+                server::Response refused = error(401, caller.error().message);
+                refused.headers.push_back({"WWW-Authenticate", "Bearer"});
+                return decide(std::move(refused));
+              }
+              if (admin_only && !caller->admin) {
+                return decide(error(403, "only a platform admin may do this"));
+              }
+              // Every id in a path has the ids' grammar; anything else names nothing.
+              for (const auto& [name, value] : head.params) {
+                if (!valid_id(value)) return decide(error(404, "no such " + name));
+              }
+              std::weak_ptr<State> admitted = state;
+              decide(server::Handler([admitted, action, caller = std::move(*caller)](
+                                         server::Request&& request, server::Reply reply) {
+                auto state = admitted.lock();
+                if (!state) return reply(error(503, "stopping"));
+                boost::asio::post(state->pool, [state, action, caller, request = std::move(request),
+                                                reply = std::move(reply)]() mutable {
+                  server::answer_guarded(reply, [&] { reply(action(*state, caller, request)); });
+                });
+              }));
+            } catch (...) {
+              decide(server::internal_error(current_exception_text()));
+            }
+          });
+        },
+        body_limit);
   };
   const auto param = [](const server::Request& r, const char* name) { return r.params.at(name); };
 
@@ -962,10 +979,13 @@ void Api::add_routes(server::Router& router) {
         [param](State& s, const Caller& c, server::Request& r) {
           return s.create_integration(c, param(r, "business"), r);
         });
-  route("POST", "/api/v1/businesses/{business}/csv", false,
-        [param](State& s, const Caller& c, server::Request& r) {
-          return s.upload_csv(c, param(r, "business"), r);
-        });
+  // An upload carries a whole CSV file plus its multipart framing.
+  route(
+      "POST", "/api/v1/businesses/{business}/csv", false,
+      [param](State& s, const Caller& c, server::Request& r) {
+        return s.upload_csv(c, param(r, "business"), r);
+      },
+      static_cast<size_t>(state_->options.max_csv_bytes + kUploadFraming));
   route("GET", "/api/v1/imports/{import}", false,
         [param](State& s, const Caller& c, server::Request& r) {
           return s.import_by_id(c, param(r, "import"));

@@ -18,6 +18,7 @@
 
 #include "base/result.h"
 #include "crypto/crypto.h"
+#include "http/address_policy.h"
 #include "plugin_host/plugin_host.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -30,9 +31,11 @@ struct ApiOptions {
   std::filesystem::path csv_connector;        // plugins.dir/csv.so, for uploads
   std::filesystem::path upload_dir;           // where uploads wait while they are imported
   uint64_t max_csv_bytes = 10 * 1024 * 1024;  // larger uploads are 413
-  int workers = 2;                            // threads for the API's store and CRM work
-  std::string owner;                          // lease owner for import runs
-  std::function<store::Timestamp()> now;      // the clock
+  // What trial runs of settings may connect to (null: any address).
+  std::shared_ptr<const http::AddressPolicy> address_policy;
+  int workers = 2;                        // threads for the API's store and CRM work
+  std::string owner;                      // lease owner for import runs
+  std::function<store::Timestamp()> now;  // the clock
   // Starts a run of an integration now and returns its id (the scheduler's trigger).
   std::function<Result<int64_t>(const std::string& integration_id)> trigger;
   // The body of GET /metrics (Prometheus text format); without it /metrics is not served.

@@ -98,7 +98,11 @@ Result<std::unique_ptr<Host>> open_host(const config::Config& config) {
   if (!mailer) return fail(mailer.error().code, "alerts: " + mailer.error().message);
   host->mailer = std::move(*mailer);
 
+  auto policy = http::AddressPolicy::create(config.http.allow_private);
+  if (!policy) return fail(policy.error().code, "http.allow_private: " + policy.error().message);
+  host->address_policy = std::make_shared<const http::AddressPolicy>(std::move(*policy));
   sync::HttpDefaults http;
+  http.options.address_policy = host->address_policy;
   host->metrics = std::make_unique<metrics::Registry>();
   http.metrics = host->metrics.get();
   host->services =

@@ -11,6 +11,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "crypto/crypto.h"
+#include "http/address_policy.h"
 #include "metrics/metrics.h"
 #include "plugin_host/plugin_host.h"
 #include "store/store.h"
@@ -32,6 +33,8 @@ struct Host {
   std::unique_ptr<plugin_host::PluginHost> plugins;
   std::unique_ptr<alerts::Mailer> mailer;      // nullptr when alerts.smtp_url is empty
   std::unique_ptr<metrics::Registry> metrics;  // what /metrics shows; connector HTTP calls count
+  // What connectors may connect to (config http.allow_private).
+  std::shared_ptr<const http::AddressPolicy> address_policy;
   std::unique_ptr<sync::StoreHostServices> services;
   std::unique_ptr<sync::Engine> engine;
   std::string owner;  // this process's lease owner id

@@ -236,9 +236,9 @@ BusinessConfig read_business(const YAML::Node& node, const std::string& path,
 
 Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir) {
   if (!root.IsMap()) fail_at("config", "expected a mapping at the top level");
-  check_mapping(
-      root, "",
-      {"storage", "plugins", "server", "scheduler", "secrets", "alerts", "loyalty", "businesses"});
+  check_mapping(root, "",
+                {"storage", "plugins", "server", "http", "scheduler", "secrets", "alerts",
+                 "loyalty", "businesses"});
   Config c;
   if (const YAML::Node n = root["storage"]) {
     check_mapping(n, "storage", {"backend", "path", "url"});
@@ -271,7 +271,8 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
   if (const YAML::Node n = root["server"]) {
     check_mapping(n, "server",
                   {"listen", "port", "public_url", "threads", "max_body_bytes", "webhook_workers",
-                   "webhook_max_lag", "max_upload_bytes", "api_workers"});
+                   "webhook_max_lag", "max_upload_bytes", "api_workers", "max_connections",
+                   "max_inflight_body_bytes"});
     read_string(n, "server", "listen", c.server.listen);
     c.server.port = static_cast<uint16_t>(read_uint(n, "server", "port", c.server.port, 1, 65535));
     read_string(n, "server", "public_url", c.server.public_url);
@@ -287,6 +288,16 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
         read_uint(n, "server", "max_upload_bytes", c.server.max_upload_bytes, 1024, 1ull << 30);
     c.server.api_workers =
         static_cast<uint32_t>(read_uint(n, "server", "api_workers", c.server.api_workers, 1, 64));
+    c.server.max_connections = static_cast<uint32_t>(
+        read_uint(n, "server", "max_connections", c.server.max_connections, 1, 1'000'000));
+    c.server.max_inflight_body_bytes =
+        read_uint(n, "server", "max_inflight_body_bytes", c.server.max_inflight_body_bytes,
+                  1ull << 20, 64ull << 30);
+    if (c.server.max_inflight_body_bytes < c.server.max_upload_bytes + (1ull << 20)) {
+      fail_at("server.max_inflight_body_bytes",
+              "must be at least server.max_upload_bytes + 1 MiB, or an upload (with its "
+              "framing) could never be read");
+    }
   }
   if (const YAML::Node n = root["scheduler"]) {
     check_mapping(n, "scheduler", {"interval", "workers", "run_lease"});
@@ -309,6 +320,10 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
     read_string(n, "alerts", "smtp_url", c.alerts.smtp_url);
     read_string(n, "alerts", "from", c.alerts.from);
     c.alerts.to = read_list(n, "alerts", "to");
+  }
+  if (const YAML::Node n = root["http"]) {
+    check_mapping(n, "http", {"allow_private"});
+    c.http.allow_private = read_list(n, "http", "allow_private");
   }
   if (const YAML::Node n = root["loyalty"]) {
     check_mapping(n, "loyalty", {"url"});

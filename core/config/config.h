@@ -43,7 +43,16 @@ struct ServerConfig {
   // webhook has waited this long (see webhooks::InboxWorkerOptions::max_lag).
   uint32_t webhook_max_lag_seconds = 20;
   uint64_t max_upload_bytes = 10 << 20;  // CSV uploads through the admin API (413 above)
-  uint32_t api_workers = 2;              // threads running admin API requests and imports
+  uint32_t max_connections = 512;        // open connections; more are answered 503 and closed
+  // Request bodies held in memory at once (being read or handled); past it, 503.
+  uint64_t max_inflight_body_bytes = 256ull << 20;
+  uint32_t api_workers = 2;  // threads running admin API requests and imports
+};
+
+// Connectors' outbound requests. Key `allow_private`: CIDR ranges or addresses connectors may
+// reach although they are loopback, private, link-local... (see http/address_policy.h).
+struct HttpConfig {
+  std::vector<std::string> allow_private;
 };
 
 // Periodic syncs.
@@ -104,6 +113,7 @@ struct Config {
   StorageConfig storage;
   PluginsConfig plugins;
   ServerConfig server;
+  HttpConfig http;
   SchedulerConfig scheduler;
   SecretsConfig secrets;
   AlertsConfig alerts;

@@ -156,8 +156,13 @@ class ClientImpl {
   // Waits until deadline in short slices, asking cancelled in between; false when cancelled.
   bool wait_until(steady_clock::time_point deadline, const CancelCheck& cancelled);
   milliseconds backoff(uint32_t retry_number);
+  // libcurl's CURLOPT_OPENSOCKETFUNCTION: opens a connection's socket only when the address
+  // policy allows the resolved address (every new connection, so a name that re-resolves to
+  // another address is checked again).
+  static curl_socket_t open_socket(void* self, curlsocktype purpose, curl_sockaddr* address);
 
   ClientOptions options_;
+  std::string refused_;  // why the attempt's last connection was not opened
   LogSink log_;
   Clock& clock_;
   CURL* easy_;
@@ -167,6 +172,17 @@ class ClientImpl {
   std::mt19937_64 rng_;
   std::mutex mutex_;
 };
+
+curl_socket_t ClientImpl::open_socket(void* self, curlsocktype purpose, curl_sockaddr* address) {
+  auto* impl = static_cast<ClientImpl*>(self);
+  if (purpose == CURLSOCKTYPE_IPCXN) {
+    if (auto why = impl->options_.address_policy->refusal(&address->addr)) {
+      impl->refused_ = std::move(*why);
+      return CURL_SOCKET_BAD;
+    }
+  }
+  return socket(address->family, address->socktype, address->protocol);
+}
 
 bool ClientImpl::wait_until(steady_clock::time_point deadline, const CancelCheck& cancelled) {
   for (;;) {
@@ -290,6 +306,11 @@ Result<Response> ClientImpl::attempt(const Request& request, const CancelCheck& 
   curl_easy_setopt(easy_, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(easy_, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
+  refused_.clear();
+  if (options_.address_policy) {
+    curl_easy_setopt(easy_, CURLOPT_OPENSOCKETFUNCTION, &ClientImpl::open_socket);
+    curl_easy_setopt(easy_, CURLOPT_OPENSOCKETDATA, this);
+  }
   curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
@@ -330,6 +351,13 @@ Result<Response> ClientImpl::attempt(const Request& request, const CancelCheck& 
   const std::string took = " (" + std::to_string(elapsed.count()) + " ms, " +
                            std::to_string(connects) + " new connections)";
 
+  if (code != CURLE_OK && !refused_.empty()) {
+    // The settings point at a forbidden address: resending cannot help, an admin must act.
+    failure.error = fail(CRMSYNC_E_INVALID_CONFIG, what + ": " + refused_);
+    log(CRMSYNC_LOG_WARNING, failure.error.message);
+    record(request, nullptr, &failure.error, elapsed);
+    return failure.error;
+  }
   if (code != CURLE_OK) {
     const std::string detail = curl_error[0] ? curl_error : curl_easy_strerror(code);
     failure.error.message = what + ": " + redactor_.text(detail);

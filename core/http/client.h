@@ -10,6 +10,7 @@
 #define CRMSYNC_CORE_HTTP_CLIENT_H
 
 #include "base/result.h"
+#include "http/address_policy.h"
 #include "http/clock.h"
 
 #include <chrono>
@@ -80,6 +81,10 @@ struct ClientOptions {
   std::vector<std::string> secrets;  // literal strings redacted wherever they appear
   std::string recording_path;        // non-empty: append redacted JSON lines per attempt
   std::string user_agent = "crmsync/0.1";
+  // Non-null: every new connection's resolved address must pass it, or the attempt fails with
+  // INVALID_CONFIG naming the address and the setting (not retried). Null: any address (the
+  // host's own clients, whose URLs only the platform admin sets).
+  std::shared_ptr<const AddressPolicy> address_policy;
 };
 
 // Log levels match the ABI's CRMSYNC_LOG_* values.

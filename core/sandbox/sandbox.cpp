@@ -110,10 +110,12 @@ std::string Report::to_text() const {
 
 TrialServices::TrialServices(std::unique_ptr<http::Client> client) : client_(std::move(client)) {}
 
-Result<std::unique_ptr<TrialServices>> TrialServices::create(std::vector<std::string> secrets) {
+Result<std::unique_ptr<TrialServices>> TrialServices::create(
+    std::vector<std::string> secrets, std::shared_ptr<const http::AddressPolicy> policy) {
   http::ClientOptions options;
   options.integration = "trial";
   options.secrets = std::move(secrets);
+  options.address_policy = std::move(policy);
   auto client = http::Client::create(std::move(options));
   if (!client) return client.error();
   return std::unique_ptr<TrialServices>(new TrialServices(std::move(*client)));

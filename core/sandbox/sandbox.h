@@ -48,8 +48,9 @@ struct Report {
 // and redaction of the given secrets), durable state kept in memory only, logs to stderr.
 class TrialServices : public plugin_host::DefaultHostServices {
  public:
-  // Errors: the HTTP client cannot be created.
-  static Result<std::unique_ptr<TrialServices>> create(std::vector<std::string> secrets);
+  // Requests pass policy (null: any address). Errors: the HTTP client cannot be created.
+  static Result<std::unique_ptr<TrialServices>> create(
+      std::vector<std::string> secrets, std::shared_ptr<const http::AddressPolicy> policy);
   Result<plugin_host::HttpResponse> http(std::string_view integration_id,
                                          const plugin_host::HttpRequest& request) override;
 

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -17,6 +18,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdio>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -146,8 +148,17 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
 
 }  // namespace
 
-void Router::add(std::string method, std::string_view pattern, Handler handler) {
-  routes_.push_back({std::move(method), split_path(pattern), std::move(handler)});
+void Router::add(std::string method, std::string_view pattern, Handler handler,
+                 std::optional<size_t> body_limit) {
+  add_gated(
+      std::move(method), pattern,
+      [handler = std::move(handler)](const Request&, Decide decide) { decide(handler); },
+      body_limit);
+}
+
+void Router::add_gated(std::string method, std::string_view pattern, Gate gate,
+                       std::optional<size_t> body_limit) {
+  routes_.push_back({std::move(method), split_path(pattern), std::move(gate), body_limit});
 }
 
 std::vector<std::pair<std::string, std::string>> Router::routes() const {
@@ -160,8 +171,8 @@ std::vector<std::pair<std::string, std::string>> Router::routes() const {
   return out;
 }
 
-const Handler* Router::match(std::string_view method, std::string_view path,
-                             std::map<std::string, std::string>& params, int& status) const {
+const Router::Route* Router::match(std::string_view method, std::string_view path,
+                                   std::map<std::string, std::string>& params, int& status) const {
   const std::vector<std::string> segments = split_path(path);
   status = 404;
   for (const Route& route : routes_) {
@@ -184,7 +195,7 @@ const Handler* Router::match(std::string_view method, std::string_view path,
     }
     params = std::move(captured);
     status = 200;
-    return &route.handler;
+    return &route;
   }
   return nullptr;
 }
@@ -193,6 +204,11 @@ class Session;
 
 // A connection's read buffer to begin with: headers and body of a typical webhook.
 constexpr size_t kReadBuffer = 8 * 1024;
+// After a refusal whose body was not read, the connection reads (and drops) at most this much
+// for at most kLingerTime before closing: closing with unread bytes would reset the connection
+// and the client could lose the answer.
+constexpr size_t kLingerBytes = 256 * 1024;
+constexpr std::chrono::milliseconds kLingerTime{2000};
 
 struct Server::State : std::enable_shared_from_this<Server::State> {
   ServerOptions options;
@@ -206,8 +222,11 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
   size_t next_context = 0;                // where the next connection goes (acceptor's thread)
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
-  std::atomic<uint64_t> connections{0}, requests{0}, too_large{0}, timed_out{0};
-  std::atomic<int64_t> pending{0};  // handlers that have not replied
+  std::atomic<uint64_t> connections{0}, requests{0}, too_large{0}, headers_too_large{0},
+      over_capacity{0}, timed_out{0};
+  std::atomic<int64_t> pending{0};       // handlers that have not replied
+  std::atomic<size_t> open_sessions{0};  // connections open now
+  std::atomic<size_t> inflight_body{0};  // body bytes reserved by requests being read or handled
   std::mutex mutex;
   std::condition_variable drained;
   int busy_sessions = 0;  // sessions between a request's headers and its response written
@@ -221,20 +240,35 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     busy_sessions += delta;
     if (busy_sessions == 0) drained.notify_all();
   }
+  // Reserves bytes of the in-flight body budget; false (nothing reserved) past it.
+  bool reserve_body(size_t bytes) {
+    size_t now = inflight_body.load();
+    do {
+      if (bytes > options.max_inflight_body_bytes - std::min(now, options.max_inflight_body_bytes))
+        return false;
+    } while (!inflight_body.compare_exchange_weak(now, now + bytes));
+    return true;
+  }
 };
 
-// One client connection: read a request, hand it to its handler, write the reply, repeat while
-// the client keeps the connection alive and the server is not stopping.
+// One client connection: read a request's headers, route it and ask its route's gate, read the
+// body only if admitted, hand it to the handler, write the reply, repeat while the client keeps
+// the connection alive and the server is not stopping.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<Server::State> state)
-      : state_(std::move(state)), stream_(std::move(socket)) {
+  Session(tcp::socket socket, asio::io_context& context, std::shared_ptr<Server::State> state)
+      : state_(std::move(state)), context_(context), stream_(std::move(socket)) {
+    ++state_->open_sessions;
     beast::error_code ignored;
     const auto remote = stream_.socket().remote_endpoint(ignored);
     if (!ignored) remote_address_ = remote.address().to_string();
     // Beast reads as much as the buffer has room for, starting from 512 bytes: a 1.3 KB webhook
     // would take three reads (system calls). This takes a typical request in one.
     buffer_.reserve(kReadBuffer);
+  }
+  ~Session() {
+    release_body();
+    --state_->open_sessions;
   }
 
   void start() { read_header(); }
@@ -255,8 +289,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void read_header() {
     if (state_->stopping) return close();
     parser_.emplace();
-    parser_->body_limit(state_->options.body_limit);
-    parser_->header_limit(16 * 1024);
+    // The route chooses the body limit once the headers are in. Not boost::none: Beast 1.74
+    // compares a Content-Length against an unset limit as if it were exceeded.
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
+    parser_->header_limit(static_cast<uint32_t>(
+        std::min<size_t>(state_->options.header_limit, std::numeric_limits<uint32_t>::max())));
     // The first read waits for an idle keep-alive client; once bytes come, the header timeout.
     stream_.expires_after(buffer_.size() > 0 || !served_any_ ? state_->options.header_timeout
                                                              : state_->options.idle_timeout);
@@ -271,28 +308,101 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     request_id_ = new_request_id();
-    if (ec == bhttp::error::body_limit) {
+    if (ec == bhttp::error::header_limit) {
       set_busy(true);
-      return too_large();
+      ++state_->headers_too_large;
+      unread_body_ = true;  // the rest of the headers and any body stay unread
+      return refuse(Response::json(431, R"({"error":"request header fields too large"})"));
     }
     if (ec) return close();
     set_busy(true);
-    const auto target = parser_->get().target();
-    const size_t limit = body_limit_for(std::string_view(target.data(), target.size()));
+    const auto& header = parser_->get();
+    keep_alive_ = header.keep_alive();
+    version_ = header.version();
+    unread_body_ = !parser_->is_done();
+    head_ = Request{};
+    head_.method = std::string(header.method_string());
+    head_.target = std::string(header.target());
+    const std::string_view target = head_.target;
+    const size_t question = target.find('?');
+    head_.path = percent_decode(target.substr(0, question), false);
+    if (question != std::string_view::npos) head_.query = parse_query(target.substr(question + 1));
+    for (const auto& field : header) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      head_.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    head_.remote_address = remote_address_;
+    head_.request_id = request_id_;
+
+    int status = 404;
+    const Router::Route* route =
+        state_->router.match(head_.method, head_.path, head_.params, status);
+    if (route == nullptr) {
+      return refuse(Response::json(status, status == 405 ? R"({"error":"method not allowed"})"
+                                                         : R"({"error":"not found"})"));
+    }
+    const size_t limit = route->body_limit.value_or(state_->options.body_limit);
     parser_->body_limit(limit);
     const auto length = parser_->content_length();
     if (length && *length > limit) return too_large();
+    // A chunked body may grow up to the route's limit: that much is held for it.
+    const size_t needed = !unread_body_ ? 0 : length ? static_cast<size_t>(*length) : limit;
+    if (needed > 0 && !state_->reserve_body(needed)) {
+      ++state_->over_capacity;
+      Response busy = Response::json(503, R"({"error":"server busy, try again later"})");
+      busy.headers.emplace_back("Retry-After", "1");
+      return refuse(std::move(busy));
+    }
+    reserved_ = needed;
+    // The gate is the server's own code: no timeout while it decides.
+    stream_.expires_never();
+    // A gate that decides at once (on this thread) continues here without a queue hop.
+    // At most once: a gate that throws after deciding keeps its decision.
+    auto decided = std::make_shared<std::atomic<bool>>(false);
+    Decide decide = [self = shared_from_this(), decided](Decision decision) {
+      if (decided->exchange(true)) return;
+      if (self->context_.get_executor().running_in_this_thread()) {
+        return self->on_decision(std::move(decision));
+      }
+      std::lock_guard lock(self->state_->mutex);
+      if (self->state_->threads_gone) return;
+      asio::post(self->stream_.get_executor(), [self, decision = std::move(decision)]() mutable {
+        self->on_decision(std::move(decision));
+      });
+    };
+    // The barrier of a gate: one that throws refuses its request with a 500.
+    try {
+      route->gate(head_, decide);
+    } catch (...) {
+      decide(internal_error(current_exception_text()));
+    }
+  }
+
+  void on_decision(Decision decision) {
+    if (auto* refusal = std::get_if<Response>(&decision)) return refuse(std::move(*refusal));
+    handler_ = std::move(std::get<Handler>(decision));
+    if (!unread_body_) return dispatch();
+    // A client that waits for "100 Continue" sends its body only now that it is wanted.
+    const auto expect = head_.header("expect");
+    if (version_ >= 11 && expect &&
+        beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(state_->options.body_timeout);
+      return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                               [self = shared_from_this()](beast::error_code ec, size_t) {
+                                 if (ec) return self->close();
+                                 self->read_body();
+                               });
+    }
+    read_body();
+  }
+
+  void read_body() {
     stream_.expires_after(state_->options.body_timeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec2, size_t) { self->on_body(ec2); });
-  }
-
-  size_t body_limit_for(std::string_view target) const {
-    for (const auto& [prefix, limit] : state_->options.body_limits) {
-      if (target.substr(0, prefix.size()) == prefix) return limit;
-    }
-    return state_->options.body_limit;
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }
 
   void on_body(beast::error_code ec) {
@@ -302,44 +412,25 @@ class Session : public std::enable_shared_from_this<Session> {
       set_busy(false);
       return close();
     }
+    unread_body_ = false;
     stream_.expires_never();
-    dispatch(parser_->release());
+    head_.body = std::move(parser_->get().body());
+    dispatch();
   }
 
   void too_large() {
     ++state_->too_large;
-    keep_alive_ = false;
-    write(Response::json(413, R"({"error":"request body too large"})"), 11);
+    refuse(Response::json(413, R"({"error":"request body too large"})"));
   }
 
-  void dispatch(bhttp::request<bhttp::string_body>&& message) {
-    keep_alive_ = message.keep_alive();
-    version_ = message.version();
-    Request request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    const std::string_view target = request.target;
-    const size_t question = target.find('?');
-    request.path = percent_decode(target.substr(0, question), false);
-    if (question != std::string_view::npos)
-      request.query = parse_query(target.substr(question + 1));
-    for (const auto& field : message) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      request.headers.emplace_back(std::move(name), std::string(field.value()));
-    }
-    request.body = std::move(message.body());
-    request.remote_address = remote_address_;
-    request.request_id = request_id_;
+  // Answers without running a handler; a connection whose request was not read to its end
+  // cannot carry another one.
+  void refuse(Response response) {
+    if (unread_body_) keep_alive_ = false;
+    write(std::move(response));
+  }
 
-    int status = 404;
-    const Handler* handler =
-        state_->router.match(request.method, request.path, request.params, status);
-    if (handler == nullptr) {
-      return write(Response::json(status, status == 405 ? R"({"error":"method not allowed"})"
-                                                        : R"({"error":"not found"})"),
-                   version_);
-    }
+  void dispatch() {
     ++state_->pending;
     // The reply may come from any thread, at most once; it is posted to this session's context.
     auto replied = std::make_shared<std::atomic<bool>>(false);
@@ -349,16 +440,17 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard lock(self->state_->mutex);
       if (self->state_->threads_gone) return;
       asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
-        self->write(std::move(response), self->version_);
+        self->write(std::move(response));
       });
     };
+    Handler handler = std::move(handler_);
     // The barrier: a handler that throws answers 500 (once: a reply it sent first stands).
-    answer_guarded(reply, [&] { (*handler)(std::move(request), reply); });
+    answer_guarded(reply, [&] { handler(std::move(head_), reply); });
   }
 
-  void write(Response response, unsigned version) {
+  void write(Response response) {
     auto message = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(response.status), version);
+        static_cast<bhttp::status>(response.status), version_);
     mark_server_error(response, request_id_);
     message->set(bhttp::field::server, "crmsync");
     message->set("X-Request-Id", request_id_);
@@ -373,12 +465,34 @@ class Session : public std::enable_shared_from_this<Session> {
                        [self = shared_from_this(), message](beast::error_code ec, size_t) {
                          self->served_any_ = true;
                          self->set_busy(false);
-                         if (ec || !message->keep_alive()) return self->close();
+                         if (ec) return self->close();
+                         if (self->unread_body_) return self->linger();
+                         if (!message->keep_alive()) return self->close();
                          self->read_header();
                        });
   }
 
+  // Stops sending, then drops what the client still sends (bounded) until it closes too.
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(kLingerTime);
+    linger_.resize(4096);
+    stream_.async_read_some(asio::buffer(linger_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ >= kLingerBytes) return self->close();
+                              self->linger();
+                            });
+  }
+
+  void release_body() {
+    state_->inflight_body -= reserved_;
+    reserved_ = 0;
+  }
+
   void set_busy(bool busy) {
+    if (!busy) release_body();
     if (busy == busy_) return;
     busy_ = busy;
     state_->busy_changed(busy ? 1 : -1);
@@ -395,24 +509,48 @@ class Session : public std::enable_shared_from_this<Session> {
   // and a session that outlives the server (a reply still queued on another pool) may hold the
   // last reference to that state.
   std::shared_ptr<Server::State> state_;
+  asio::io_context& context_;  // the one this connection runs on
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request head_;                // the request being served: headers first, its body once admitted
+  Handler handler_;             // what its gate admitted it to
+  size_t reserved_ = 0;         // its share of the in-flight body budget
   std::string remote_address_;  // of the peer, read once: one system call per connection
   std::string request_id_;      // of the request being served
+  std::vector<char> linger_;    // what a refused client still sends, dropped
+  size_t lingered_ = 0;
   bool keep_alive_ = false;
   bool busy_ = false;
   bool served_any_ = false;
+  bool unread_body_ = false;  // the request's body (or the rest of its headers) was not read
   unsigned version_ = 11;
 };
+
+// Answers a connection past max_connections without a session: a 503 that fits any socket's
+// send buffer, written without waiting, then closed.
+void refuse_connection(tcp::socket& socket) {
+  static constexpr std::string_view kBusy =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: crmsync\r\nContent-Type: application/json\r\n"
+      "Retry-After: 1\r\nConnection: close\r\nContent-Length: 40\r\n\r\n"
+      R"({"error":"too many connections, retry"})";
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(asio::buffer(kBusy.data(), kBusy.size()), ignored);
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
 
 void Server::State::accept() {
   // Round robin over the threads' contexts.
   asio::io_context& context = *contexts[next_context++ % contexts.size()];
-  acceptor->async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
-    if (!ec && !stopping) {
+  acceptor->async_accept(context, [this, &context](beast::error_code ec, tcp::socket socket) {
+    if (!ec && !stopping && open_sessions >= options.max_connections) {
+      ++over_capacity;
+      refuse_connection(socket);
+    } else if (!ec && !stopping) {
       ++connections;
-      auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+      auto session = std::make_shared<Session>(std::move(socket), context, shared_from_this());
       {
         std::lock_guard lock(mutex);
         sessions.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
@@ -525,6 +663,8 @@ ServerStats Server::stats() const {
       .connections = state_->connections,
       .requests = state_->requests,
       .too_large = state_->too_large,
+      .headers_too_large = state_->headers_too_large,
+      .over_capacity = state_->over_capacity,
       .timed_out = state_->timed_out,
       .handler_pending = static_cast<uint64_t>(std::max<int64_t>(0, state_->pending))};
 }

@@ -1,8 +1,11 @@
 // The HTTP/1.1 server of `crmsync serve` (Boost.Beast on Boost.Asio): keep-alive connections,
-// a bounded request body (413 above it), header and body read timeouts so a slow client cannot
-// hold a connection open, routes matched by method and path segments, handlers that may answer
-// later from another thread (the webhook receiver answers once its request is durably stored),
-// and a graceful stop that lets requests in flight finish.
+// routes matched by method and path segments on the headers, a gate per route that may refuse a
+// request (authentication) before its body is read, a body limit chosen by route before the body
+// is read (413 above it), header and body read timeouts so a slow client cannot hold a
+// connection open, caps on connections (503 and close past it), on body bytes held in memory
+// (503 past it) and on the header size (431), handlers that may answer later from another
+// thread (the webhook receiver answers once its request is durably stored), and a graceful stop
+// that lets requests in flight finish.
 //
 // Every request gets an id, answered in the X-Request-Id header. A handler that throws, or whose
 // work throws on another thread inside answer_guarded, answers 500 and the process lives on.
@@ -22,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "base/result.h"
@@ -79,36 +83,57 @@ void answer_guarded(const Reply& reply, Work&& work) noexcept {
   }
 }
 
+// What a gate decides about a request whose headers arrived: a response refuses it (its body is
+// never read, and the connection closes if it had one); a handler admits it (the body is read,
+// then the handler runs with it).
+using Decision = std::variant<Response, Handler>;
+// Delivers a gate's decision. Call it exactly once, from any thread.
+using Decide = std::function<void(Decision)>;
+// Sees a request's method, target, params and headers (its body is still empty) and decides,
+// at once or later from another thread (an API key is looked up in the store).
+using Gate = std::function<void(const Request& head, Decide decide)>;
+
 // Routes by method and path. A pattern's "{name}" segment captures one non-empty segment into
 // Request::params. A path that matches no pattern is 404; one that matches another method is 405.
 class Router {
  public:
-  void add(std::string method, std::string_view pattern, Handler handler);
+  // A matched route: what decides on its headers, and its body limit.
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Gate gate;
+    std::optional<size_t> body_limit;  // none: ServerOptions::body_limit
+  };
 
-  // The handler for method and path, with its captures; nullptr with status 404 or 405.
-  const Handler* match(std::string_view method, std::string_view path,
-                       std::map<std::string, std::string>& params, int& status) const;
+  // A route whose every request is admitted to handler.
+  void add(std::string method, std::string_view pattern, Handler handler,
+           std::optional<size_t> body_limit = std::nullopt);
+  // A route whose requests pass gate on their headers first.
+  void add_gated(std::string method, std::string_view pattern, Gate gate,
+                 std::optional<size_t> body_limit = std::nullopt);
+
+  // The route for method and path, with its captures; nullptr with status 404 or 405.
+  const Route* match(std::string_view method, std::string_view path,
+                     std::map<std::string, std::string>& params, int& status) const;
   // Every route as (method, pattern), in the order added: for documentation checks.
   std::vector<std::pair<std::string, std::string>> routes() const;
 
  private:
-  struct Route {
-    std::string method;
-    std::vector<std::string> segments;
-    Handler handler;
-  };
   std::vector<Route> routes_;
 };
 
 // Listener settings.
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  uint16_t port = 8080;  // 0: any free port (see Server::port)
-  int threads = 2;       // I/O threads
-  size_t body_limit = 1 << 20;
-  // Larger (or smaller) limits for targets that start with a prefix, e.g. CSV uploads; the first
-  // matching prefix wins.
-  std::vector<std::pair<std::string, size_t>> body_limits;
+  uint16_t port = 8080;             // 0: any free port (see Server::port)
+  int threads = 2;                  // I/O threads
+  size_t body_limit = 1 << 20;      // of a route without a limit of its own
+  size_t header_limit = 16 * 1024;  // request line and headers; 431 above it
+  // Open connections; one more is answered 503 and closed at once.
+  size_t max_connections = 512;
+  // Body bytes of requests being read or handled, all connections together (a chunked body
+  // counts as its route's limit); a request that would pass it is answered 503 unread.
+  size_t max_inflight_body_bytes = 256u << 20;
   // The request line and headers must arrive within header_timeout, the body within
   // body_timeout after them; an idle keep-alive connection closes after idle_timeout.
   std::chrono::milliseconds header_timeout{10'000};
@@ -118,11 +143,13 @@ struct ServerOptions {
 
 // Counters of what the server did since it started.
 struct ServerStats {
-  uint64_t connections = 0;      // accepted
-  uint64_t requests = 0;         // answered (any status)
-  uint64_t too_large = 0;        // 413
-  uint64_t timed_out = 0;        // connections closed for a slow request
-  uint64_t handler_pending = 0;  // requests whose handler has not replied yet
+  uint64_t connections = 0;        // accepted
+  uint64_t requests = 0;           // answered (any status)
+  uint64_t too_large = 0;          // 413
+  uint64_t headers_too_large = 0;  // 431
+  uint64_t over_capacity = 0;      // 503: past max_connections or max_inflight_body_bytes
+  uint64_t timed_out = 0;          // connections closed for a slow request
+  uint64_t handler_pending = 0;    // requests whose handler has not replied yet
 };
 
 // A running server. Thread-safe.

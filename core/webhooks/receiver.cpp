@@ -61,10 +61,48 @@ Receiver::~Receiver() {
 }
 
 void Receiver::add_routes(server::Router& router) {
-  router.add("POST", "/webhooks/{crm_type}/{integration_id}",
-             [this](server::Request&& request, server::Reply reply) {
-               handle(std::move(request), std::move(reply));
-             });
+  router.add_gated("POST", "/webhooks/{crm_type}/{integration_id}",
+                   [this](const server::Request& head, server::Decide decide) {
+                     if (auto refusal = refuse_on_headers(head)) return decide(std::move(*refusal));
+                     decide(server::Handler([this](server::Request&& request, server::Reply reply) {
+                       handle(std::move(request), std::move(reply));
+                     }));
+                   });
+}
+
+std::optional<server::Response> Receiver::refuse_on_headers(const server::Request& head) {
+  const std::string& integration_id = head.params.at("integration_id");
+  const std::optional<Endpoint> found = endpoint(integration_id);
+  if (!found || found->crm_type != head.params.at("crm_type")) {
+    ++not_found_;
+    return status_json(404, R"({"error":"not found"})");
+  }
+  // Modes that sign the body can only be checked once it is in; the others are decided here.
+  if (found->mode != AuthMode::token && found->mode != AuthMode::iiko_auth_token) {
+    return std::nullopt;
+  }
+  const Verdict verdict = authenticate(found->mode, found->secrets, incoming(head));
+  if (verdict.ok) return std::nullopt;
+  return unauthorized(head, verdict);
+}
+
+Incoming Receiver::incoming(const server::Request& request) const {
+  Incoming in;
+  in.body = request.body;
+  in.header = [&request](std::string_view name) { return request.header(name); };
+  if (auto token = request.query.find("token"); token != request.query.end()) {
+    in.query_token = token->second;
+  }
+  in.now = std::chrono::time_point_cast<std::chrono::seconds>(options_.now());
+  return in;
+}
+
+server::Response Receiver::unauthorized(const server::Request& request, const Verdict& verdict) {
+  ++unauthorized_;
+  log(CRMSYNC_LOG_WARNING, "webhooks: refused a request for integration " +
+                               request.params.at("integration_id") + " from " +
+                               request.remote_address + ": " + verdict.reason);
+  return status_json(401, R"({"error":"unauthorized"})");
 }
 
 void Receiver::log(int32_t level, const std::string& message) const {
@@ -129,20 +167,8 @@ void Receiver::handle(server::Request&& request, server::Reply reply) {
     ++not_found_;
     return reply(status_json(404, R"({"error":"not found"})"));
   }
-  Incoming incoming;
-  incoming.body = request.body;
-  incoming.header = [&request](std::string_view name) { return request.header(name); };
-  if (auto token = request.query.find("token"); token != request.query.end()) {
-    incoming.query_token = token->second;
-  }
-  incoming.now = std::chrono::time_point_cast<std::chrono::seconds>(options_.now());
-  const Verdict verdict = authenticate(found->mode, found->secrets, incoming);
-  if (!verdict.ok) {
-    ++unauthorized_;
-    log(CRMSYNC_LOG_WARNING, "webhooks: refused a request for integration " + integration_id +
-                                 " from " + request.remote_address + ": " + verdict.reason);
-    return reply(status_json(401, R"({"error":"unauthorized"})"));
-  }
+  const Verdict verdict = authenticate(found->mode, found->secrets, incoming(request));
+  if (!verdict.ok) return reply(unauthorized(request, verdict));
   Pending pending;
   pending.item.integration_id = integration_id;
   pending.item.received_at = options_.now();

@@ -67,7 +67,12 @@ class Receiver {
   // Handles POST /webhooks/{crm_type}/{integration_id}.
   void handle(server::Request&& request, server::Reply reply);
 
-  // Adds the route to router; the receiver must outlive the server.
+  // What the route's gate answers on the headers, before the body is read: 404 for an unknown,
+  // disabled or mistyped integration, 401 for a token or iiko-auth-token request whose secret
+  // does not match; nullopt admits the body (body-signed modes are checked once it is in).
+  std::optional<server::Response> refuse_on_headers(const server::Request& head);
+
+  // Adds the route to router (gated by refuse_on_headers); the receiver must outlive the server.
   void add_routes(server::Router& router);
 
   ReceiverStats stats() const;
@@ -95,6 +100,10 @@ class Receiver {
 
   std::optional<Endpoint> endpoint(const std::string& integration_id);
   std::optional<Endpoint> load_endpoint(const std::string& integration_id);
+  // What authenticate sees of a request (it borrows from request).
+  Incoming incoming(const server::Request& request) const;
+  // Counts and logs a refusal; the 401 to answer.
+  server::Response unauthorized(const server::Request& request, const Verdict& verdict);
   void commit_loop();
   void sync_loop();
   // Answers 503 to a batch that could not be stored.

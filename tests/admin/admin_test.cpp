@@ -25,6 +25,7 @@
 #include "support/engine_world.h"
 #include "support/ports.h"
 #include "support/process.h"
+#include "support/raw_http.h"
 #include "support/temp_dir.h"
 
 namespace {
@@ -55,7 +56,9 @@ struct Admin {
   std::unique_ptr<http::Client> client = http::Client::create({}).value();
   std::string admin_key, owner_key, other_key;
 
-  explicit Admin(uint64_t max_csv_bytes = 1 << 20) {
+  // policy: what trial runs may connect to (null: anything, crmsim on loopback included).
+  explicit Admin(uint64_t max_csv_bytes = 1 << 20,
+                 std::shared_ptr<const http::AddressPolicy> policy = nullptr) {
     REQUIRE(world.host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/csv.so").ok());
     world.add("mindal-yclients", "yclients",
               {{"company_id", 4564},
@@ -71,6 +74,7 @@ struct Admin {
     options.csv_connector = std::string(CRMSYNC_PLUGIN_DIR) + "/csv.so";
     options.upload_dir = uploads.path();
     options.max_csv_bytes = max_csv_bytes;
+    options.address_policy = std::move(policy);
     options.owner = "test-host";
     options.now = [this] { return world.clock.now(); };
     options.trigger = [this](const std::string& id) -> Result<int64_t> {
@@ -520,6 +524,85 @@ TEST_CASE_TEMPLATE(
   CHECK(!failed.body["error"].get<std::string>().empty());
 }
 
+TEST_CASE_TEMPLATE("a connector address on loopback is refused on save unless the config allows it",
+                   B, CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host(1 << 20, std::make_shared<const http::AddressPolicy>(
+                             http::AddressPolicy::create({}).value()));
+  REQUIRE(host.world.host.load(std::string(CRMSYNC_PLUGIN_DIR) + "/custom.so").ok());
+  const json settings = {{"name", "In-house"},
+                         {"request", {{"url", host.sim.url("/generic/api/none/none/json")}}},
+                         {"auth", {{"type", "none"}}},
+                         {"mapping",
+                          {{"external_id", "$.id"},
+                           {"amount", "$.total"},
+                           {"occurred_at", "$.created_at"},
+                           {"customer_phone", "$.client.phone"}}}};
+  const Answer saved = host.post("/api/v1/businesses/mindal/integrations", host.owner_key,
+                                 {{"crm_type", "custom"}, {"settings", settings}});
+  INFO(saved.text);
+  // The host refuses the connection (INVALID_CONFIG, not retried); the custom connector reports
+  // its own "HTTP GET failed" over the host's message, which names the address and the setting
+  // (checked at the client in http_client_test).
+  CHECK(saved.status == 422);
+  CHECK(saved.text.find("INVALID_CONFIG") != std::string::npos);
+  CHECK(host.world.store->list_integrations(std::string("mindal")).value().size() == 1);
+  const Answer tried =
+      host.post("/api/v1/connectors/custom/test", host.owner_key, {{"settings", settings}});
+  INFO(tried.text);
+  CHECK(tried.text.find("INVALID_CONFIG") != std::string::npos);
+}
+
+TEST_CASE_TEMPLATE("an upload without a valid key is refused before its body is sent", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host(10u << 20);
+  // The 401 arrives while the client has sent only headers: an endless chunked body or a
+  // declared 10 MB one is never read, so unauthenticated uploads cannot hold the host's memory.
+  for (const std::string framing :
+       {"Transfer-Encoding: chunked\r\n", "Content-Length: 10000000\r\n"}) {
+    for (const std::string auth : {"", "Authorization: Bearer csk_wrong\r\n"}) {
+      test::RawClient client(host.server->port());
+      client.send("POST /api/v1/businesses/mindal/csv HTTP/1.1\r\nHost: localhost\r\n" + auth +
+                  "Content-Type: text/csv\r\n" + framing + "\r\n");
+      const std::string answer = client.read_response();
+      CHECK(test::status_of(answer) == 401);
+      CHECK(client.closed_within(1s));
+    }
+  }
+  // An admitted client that asks for "100 Continue" gets it, then sends its file.
+  test::RawClient client(host.server->port());
+  const std::string csv = "date,customer_phone,amount\n2025-11-17 12:00,+79161234567,100\n";
+  client.send(
+      "POST /api/v1/businesses/mindal/csv HTTP/1.1\r\nHost: localhost\r\n"
+      "Authorization: Bearer " +
+      host.owner_key + "\r\nContent-Type: text/csv\r\nExpect: 100-continue\r\n" +
+      "Content-Length: " + std::to_string(csv.size()) + "\r\n\r\n");
+  CHECK(test::status_of(client.read_response()) == 100);
+  client.send(csv);
+  CHECK(test::status_of(client.read_response()) == 202);
+}
+
+TEST_CASE_TEMPLATE("a 3.5 MB CSV sent with Content-Length imports through the upload", B,
+                   CRMSYNC_TEST_BACKENDS) {
+  Admin<B> host(10u << 20);
+  std::string csv = "date,customer_phone,amount,description\n";
+  const std::string padding(300, 'a');
+  int rows = 0;
+  while (csv.size() < 3'500'000) {
+    csv += "2025-11-17 12:00,+7916" + std::to_string(1000000 + rows) + ",100," + padding + "\n";
+    ++rows;
+  }
+  // The host's HTTP client sends a Content-Length, as the panel does.
+  const Answer started =
+      host.call("POST", "/api/v1/businesses/mindal/csv", host.owner_key, csv, "text/csv");
+  INFO(started.text);
+  REQUIRE(started.status == 202);
+  const Answer done =
+      host.poll("/api/v1/imports/" + started.body["id"].get<std::string>(),
+                [](const Answer& a) { return a.body.value("status", "") != "running"; });
+  CHECK(done.body["status"] == "done");
+  CHECK(done.body["imported"] == rows);
+}
+
 namespace {
 
 // Custom connector settings for crmsim's generic CRM (bare array of orders, no auth).
@@ -752,6 +835,7 @@ TEST_CASE_TEMPLATE("a live crmsync serve answers the API with a key made by the 
   setenv("CRMSYNC_TEST_MASTER_KEY", std::string(64, 'c').c_str(), 1);
   std::ofstream(dir / "crmsync.yaml")
       << storage_yaml(db) << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
+      << "http: {allow_private: [127.0.0.0/8]}\n"  // crmsim
       << "secrets: {master_key_env: CRMSYNC_TEST_MASTER_KEY}\n"
       << "scheduler: {interval: 3600}\n"
       << "server: {listen: 127.0.0.1, port: " << port << ", max_upload_bytes: 4096}\n"
@@ -902,6 +986,7 @@ TEST_CASE(
   auto write_config = [&](const std::string& amount_path) {
     std::ofstream(dir / "crmsync.yaml")
         << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
+        << "http: {allow_private: [127.0.0.0/8]}\n"  // crmsim
         << "businesses:\n  - id: mindal\n    name: Миндаль\n    integrations:\n"
         << "      - id: mindal-inhouse\n        connector: custom\n        settings:\n"
         << "          request: {url: \"" << sim.url("/generic/api/bearer/page/json") << "\"}\n"

@@ -28,6 +28,8 @@ server:
   port: 9090
   public_url: https://api.svoykrug.ru
   webhook_max_lag: 45
+  max_connections: 300
+  max_inflight_body_bytes: 67108864
 scheduler:
   interval: 120
   workers: 8
@@ -88,6 +90,8 @@ TEST_CASE("a complete config parses into the structs") {
   CHECK(c.server.port == 9090);
   CHECK(c.server.public_url == "https://api.svoykrug.ru");
   CHECK(c.server.webhook_max_lag_seconds == 45);
+  CHECK(c.server.max_connections == 300);
+  CHECK(c.server.max_inflight_body_bytes == 64u << 20);
   CHECK(c.scheduler.interval_seconds == 120);
   CHECK(c.scheduler.workers == 8);
   CHECK(c.scheduler.run_lease_seconds == 90);
@@ -127,6 +131,8 @@ TEST_CASE("an empty mapping gives the documented defaults") {
   CHECK(parsed->plugins.dir.empty());  // the installed connectors, chosen by the tool
   CHECK(parsed->server.port == 8080);
   CHECK(parsed->server.webhook_max_lag_seconds == 20);
+  CHECK(parsed->server.max_connections == 512);
+  CHECK(parsed->server.max_inflight_body_bytes == 256u << 20);
   CHECK(parsed->scheduler.interval_seconds == 300);
   CHECK(parsed->businesses.empty());
 }
@@ -181,6 +187,11 @@ TEST_CASE("wrong types and values are errors, not defaults") {
   CHECK(error_of("server: {port: 70000}\n") == "server.port: 70000 is out of range 1..65535");
   CHECK(error_of("server: {webhook_max_lag: 0}\n") ==
         "server.webhook_max_lag: 0 is out of range 1..3600");
+  CHECK(error_of("server: {max_connections: 0}\n") ==
+        "server.max_connections: 0 is out of range 1..1000000");
+  CHECK(error_of("server: {max_upload_bytes: 104857600, max_inflight_body_bytes: 104857600}\n") ==
+        "server.max_inflight_body_bytes: must be at least server.max_upload_bytes + 1 MiB, or an "
+        "upload (with its framing) could never be read");
   CHECK(error_of("scheduler: {interval: 0}\n") ==
         "scheduler.interval: 0 is out of range 1..4294967295");
   CHECK(error_of("scheduler: {workers: -1}\n") ==

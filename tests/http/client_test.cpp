@@ -9,6 +9,9 @@
 #include "http/redactor.h"
 #include "sim_process.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -496,4 +499,108 @@ TEST_CASE("Retry-After parses seconds and HTTP-dates") {
   CHECK(!parse_retry_after("soon", now));
   CHECK(!parse_retry_after("-1", now));
   CHECK(!parse_retry_after("", now));
+}
+
+namespace {
+
+using crmsync::http::AddressPolicy;
+
+std::shared_ptr<const AddressPolicy> policy(const std::vector<std::string>& allow) {
+  auto created = AddressPolicy::create(allow);
+  REQUIRE(created.ok());
+  return std::make_shared<const AddressPolicy>(std::move(created.value()));
+}
+
+// Why the policy refuses a literal address ("" when it allows it).
+std::string refusal(const AddressPolicy& p, const std::string& text) {
+  sockaddr_storage storage{};
+  if (text.find(':') == std::string::npos) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&storage);
+    in->sin_family = AF_INET;
+    REQUIRE(inet_pton(AF_INET, text.c_str(), &in->sin_addr) == 1);
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    in6->sin6_family = AF_INET6;
+    REQUIRE(inet_pton(AF_INET6, text.c_str(), &in6->sin6_addr) == 1);
+  }
+  return p.refusal(reinterpret_cast<const sockaddr*>(&storage)).value_or("");
+}
+
+}  // namespace
+
+TEST_CASE("the address policy refuses the host's networks by default, allows what is listed") {
+  const auto strict = policy({});
+  for (const char* address : {"127.0.0.1",
+                              "127.8.9.10",
+                              "0.0.0.0",
+                              "10.1.2.3",
+                              "172.16.0.1",
+                              "172.31.255.255",
+                              "192.168.1.1",
+                              "100.64.0.1",
+                              "100.127.255.255",
+                              "169.254.169.254",
+                              "224.0.0.1",
+                              "255.255.255.255",
+                              "::1",
+                              "::",
+                              "fc00::1",
+                              "fd12:3456::1",
+                              "fe80::1",
+                              "ff02::1",
+                              "::ffff:127.0.0.1",
+                              "::ffff:169.254.169.254",
+                              "::ffff:10.0.0.1",
+                              "::127.0.0.1",
+                              "64:ff9b::a9fe:a9fe"}) {
+    INFO(address);
+    CHECK(refusal(*strict, address).find("http.allow_private") != std::string::npos);
+  }
+  CHECK(refusal(*strict, "169.254.169.254") ==
+        "169.254.169.254 is a link-local address; connectors may not reach it unless "
+        "http.allow_private in the config allows it");
+  for (const char* address : {"8.8.8.8", "172.32.0.1", "100.128.0.1", "2a00:1450:4010::65"}) {
+    INFO(address);
+    CHECK(refusal(*strict, address).empty());
+  }
+  const auto allowing = policy({"127.0.0.0/8", "10.1.0.0/16", "::1"});
+  CHECK(refusal(*allowing, "127.0.0.1").empty());
+  CHECK(refusal(*allowing, "::ffff:127.0.0.2").empty());
+  CHECK(refusal(*allowing, "10.1.200.3").empty());
+  CHECK(!refusal(*allowing, "10.2.0.1").empty());
+  CHECK(refusal(*allowing, "::1").empty());
+  CHECK(!refusal(*allowing, "fe80::1").empty());
+  for (const char* bad : {"localhost", "10.0.0.0/33", "::1/129", "10.0.0.0/", "10.0.0.0/x"}) {
+    INFO(bad);
+    CHECK(AddressPolicy::create({bad}).error().code == CRMSYNC_E_INVALID_CONFIG);
+  }
+}
+
+TEST_CASE("a client with the policy refuses loopback at connect time, by address or by name") {
+  SimProcess sim({"--records", "3"});
+  ClientOptions options;
+  options.address_policy = policy({});
+  options.retry.base_delay = 1ms;
+  auto client = make(options);
+  SendInfo info;
+  auto refused = client->send(yclients(sim, "/company/4564"), {}, &info);
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().code == CRMSYNC_E_INVALID_CONFIG);
+  CHECK(refused.error().message.find("127.0.0.1 is a loopback address") != std::string::npos);
+  CHECK(refused.error().message.find("http.allow_private") != std::string::npos);
+  CHECK(info.attempts == 1);  // not retried: only an admin can change it
+  const json counters = sim.admin("GET", "counters");
+  CHECK(counters["providers"].value("yclients", json::object()).value("requests", 0) == 0);
+  // A name that resolves to loopback is refused the same way: the resolved address is checked.
+  Request by_name = yclients(sim, "/company/4564");
+  by_name.url.replace(by_name.url.find("127.0.0.1"), 9, "localhost");
+  auto named = client->send(by_name);
+  REQUIRE(!named.ok());
+  CHECK(named.error().code == CRMSYNC_E_INVALID_CONFIG);
+  CHECK(named.error().message.find("loopback address") != std::string::npos);
+
+  options.address_policy = policy({"127.0.0.0/8", "::1"});
+  auto allowed = make(options)->send(by_name);
+  REQUIRE(allowed.ok());
+  CHECK(allowed->status == 200);
 }

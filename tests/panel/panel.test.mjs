@@ -135,6 +135,7 @@ before(async () => {
     `storage: {backend: sqlite, path: ${JSON.stringify(path.join(state.dir, 'crmsync.db'))}}`,
     `plugins: {dir: ${JSON.stringify(process.env.CRMSYNC_PLUGIN_DIR)}, enabled: [yclients, csv, custom]}`,
     'secrets: {master_key_env: CRMSYNC_PANEL_MASTER_KEY}',
+    'http: {allow_private: [127.0.0.0/8]}',
     'scheduler: {interval: 3600}',
     `server: {listen: 127.0.0.1, port: ${port}}`,
     'businesses:',

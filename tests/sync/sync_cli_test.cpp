@@ -41,6 +41,7 @@ struct Setup {
         << "storage: {backend: sqlite, path: crmsync.db}\n"
         << "plugins:\n  dir: " CRMSYNC_PLUGIN_DIR "\n"
         << "  enabled: [yclients]\n"
+        << "http: {allow_private: [127.0.0.0/8]}\n"  // crmsim
         << "secrets: {master_key_env: " << kKey << "}\n"
         << (loyalty_url.empty() ? std::string() : "loyalty: {url: " + loyalty_url + "}\n")
         << "scheduler: {interval: " << interval << ", workers: 2, run_lease: 2}\n"

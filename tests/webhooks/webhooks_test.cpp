@@ -29,6 +29,7 @@
 #include "sim_process.h"
 #include "support/backends.h"
 #include "support/engine_world.h"
+#include "support/raw_http.h"
 #include "webhooks/receiver.h"
 
 namespace {
@@ -36,63 +37,17 @@ namespace {
 using namespace crmsync;
 using namespace std::chrono_literals;
 using nlohmann::json;
+using test::RawClient;
+using test::status_of;
 using test::test_key;
 using test::World;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-// ---------------------------------------------------------------------------------------------
-// Raw HTTP over a socket, for what a well-behaved client library would not do.
-// ---------------------------------------------------------------------------------------------
-
-struct RawClient {
-  asio::io_context io;
-  tcp::socket socket{io};
-
-  explicit RawClient(uint16_t port) {
-    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  }
-  void send(const std::string& bytes) { asio::write(socket, asio::buffer(bytes)); }
-  // Reads one response (headers and a Content-Length body); "" when the server closed.
-  std::string read_response() {
-    std::string data;
-    char chunk[4096];
-    boost::system::error_code ec;
-    for (;;) {
-      const size_t header_end = data.find("\r\n\r\n");
-      if (header_end != std::string::npos) {
-        const size_t at = data.find("Content-Length: ");
-        const size_t length = at == std::string::npos ? 0 : std::stoul(data.substr(at + 16));
-        if (data.size() >= header_end + 4 + length) return data.substr(0, header_end + 4 + length);
-      }
-      const size_t n = socket.read_some(asio::buffer(chunk), ec);
-      if (ec) return data;
-      data.append(chunk, n);
-    }
-  }
-  // True when the server closes the connection within timeout.
-  bool closed_within(std::chrono::milliseconds timeout) {
-    socket.non_blocking(true);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    char byte;
-    while (std::chrono::steady_clock::now() < deadline) {
-      boost::system::error_code ec;
-      socket.read_some(asio::buffer(&byte, 1), ec);
-      if (ec && ec != asio::error::would_block) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
-};
-
 std::string post(const std::string& path, const std::string& body, bool keep_alive = true) {
   return "POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" +
          (keep_alive ? "" : "Connection: close\r\n") +
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-int status_of(const std::string& response) {
-  return response.size() > 12 ? std::stoi(response.substr(9, 3)) : 0;
 }
 
 server::ServerOptions options_on_any_port() {
@@ -194,6 +149,150 @@ TEST_CASE("server: a body over the limit gets 413 and the connection closes") {
   RawClient fits(server->port());
   fits.send(post("/echo/small", std::string(1000, 'x')));
   CHECK(status_of(fits.read_response()) == 200);
+}
+
+// A route whose gate admits only "Authorization: ok", counting the bodies its handler saw; the
+// route takes bodies up to 4 MiB while the server's default stays 1 MiB.
+struct GatedRoute {
+  std::atomic<int> handled{0};
+  server::Router router() {
+    server::Router router = echo_router();
+    router.add_gated(
+        "POST", "/upload",
+        [this](const server::Request& head, server::Decide decide) {
+          if (head.header("authorization") != "ok") {
+            return decide(server::Response::json(401, R"({"error":"unauthorized"})"));
+          }
+          decide(server::Handler([this](server::Request&& request, server::Reply reply) {
+            ++handled;
+            reply(server::Response::json(200, json{{"size", request.body.size()}}.dump()));
+          }));
+        },
+        4u << 20);
+    return router;
+  }
+};
+
+std::string upload_head(const std::string& auth, const std::string& framing) {
+  return "POST /upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: " + auth + "\r\n" + framing +
+         "\r\n";
+}
+
+TEST_CASE("server: a gate refuses on the headers, before a byte of the body is read") {
+  GatedRoute gated;
+  auto server = server::Server::start(options_on_any_port(), gated.router()).value();
+  // Neither a declared 10 MiB body nor an endless chunked one is waited for: the 401 comes
+  // while the client has sent nothing but headers, and the connection then closes.
+  for (const std::string framing :
+       {"Content-Length: 3500000\r\n", "Transfer-Encoding: chunked\r\n"}) {
+    RawClient client(server->port());
+    client.send(upload_head("wrong", framing));
+    const std::string answer = client.read_response();
+    CHECK(status_of(answer) == 401);
+    CHECK(answer.find("Connection: close") != std::string::npos);
+    CHECK(client.closed_within(1s));
+  }
+  // Declared larger than even this route's limit: 413 without reading.
+  RawClient huge(server->port());
+  huge.send(upload_head("ok", "Content-Length: " + std::to_string(5u << 20) + "\r\n"));
+  CHECK(status_of(huge.read_response()) == 413);
+  CHECK(gated.handled == 0);
+  CHECK(server->stats().too_large == 1);
+}
+
+TEST_CASE("server: a route's own limit admits a 3.5 MB body with Content-Length") {
+  GatedRoute gated;
+  auto server = server::Server::start(options_on_any_port(), gated.router()).value();
+  const std::string body(3'500'000, 'x');
+  RawClient client(server->port());
+  client.send(upload_head("ok", "Content-Length: " + std::to_string(body.size()) + "\r\n") + body);
+  const std::string answer = client.read_response();
+  REQUIRE(status_of(answer) == 200);
+  CHECK(json::parse(answer.substr(answer.find("\r\n\r\n") + 4))["size"] == body.size());
+  // Other routes keep the server's 1 MiB.
+  RawClient other(server->port());
+  other.send("POST /echo/a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000000\r\n\r\n");
+  CHECK(status_of(other.read_response()) == 413);
+}
+
+TEST_CASE("server: Expect: 100-continue gets 100 only once the gate admits the request") {
+  GatedRoute gated;
+  auto server = server::Server::start(options_on_any_port(), gated.router()).value();
+  RawClient client(server->port());
+  client.send(upload_head("ok", "Content-Length: 5\r\nExpect: 100-continue\r\n"));
+  CHECK(client.read_response() == "HTTP/1.1 100 Continue\r\n\r\n");
+  client.send("hello");
+  CHECK(status_of(client.read_response()) == 200);
+  RawClient refused(server->port());
+  refused.send(upload_head("no", "Content-Length: 5\r\nExpect: 100-continue\r\n"));
+  CHECK(status_of(refused.read_response()) == 401);
+}
+
+TEST_CASE("server: headers over the limit answer 431 and close") {
+  server::ServerOptions options = options_on_any_port();
+  options.header_limit = 4096;
+  auto server = server::Server::start(options, echo_router()).value();
+  RawClient client(server->port());
+  client.send("POST /echo/a HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(8000, 'a') +
+              "\r\nContent-Length: 2\r\n\r\nhi");
+  CHECK(status_of(client.read_response()) == 431);
+  CHECK(client.closed_within(1s));
+  CHECK(server->stats().headers_too_large == 1);
+  RawClient fits(server->port());
+  fits.send(post("/echo/a", "hi"));
+  CHECK(status_of(fits.read_response()) == 200);
+}
+
+TEST_CASE("server: connections past the cap are answered 503 and closed; freed ones count") {
+  server::ServerOptions options = options_on_any_port();
+  options.max_connections = 2;
+  auto server = server::Server::start(options, echo_router()).value();
+  auto first = std::make_unique<RawClient>(server->port());
+  RawClient second(server->port());
+  // Both are sessions once they have been served.
+  first->send(post("/echo/a", "1"));
+  CHECK(status_of(first->read_response()) == 200);
+  second.send(post("/echo/b", "2"));
+  CHECK(status_of(second.read_response()) == 200);
+  RawClient third(server->port());
+  const std::string refused = third.read_response();
+  CHECK(status_of(refused) == 503);
+  CHECK(refused.find("Connection: close") != std::string::npos);
+  CHECK(third.closed_within(1s));
+  CHECK(server->stats().over_capacity == 1);
+  first.reset();  // frees a place
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    RawClient fourth(server->port());
+    fourth.send(post("/echo/c", "3"));
+    served = status_of(fourth.read_response()) == 200;
+    if (!served) std::this_thread::sleep_for(20ms);
+  }
+  CHECK(served);
+}
+
+TEST_CASE("server: bodies past the in-flight budget get 503 unread; the budget frees up") {
+  server::ServerOptions options = options_on_any_port();
+  options.max_inflight_body_bytes = 1u << 20;
+  auto server = server::Server::start(options, echo_router()).value();
+  // Holds 800 KB of the budget while its body trickles in.
+  RawClient slow(server->port());
+  slow.send("POST /echo/slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: 800000\r\n\r\nab");
+  std::this_thread::sleep_for(100ms);
+  RawClient other(server->port());
+  other.send(post("/echo/other", std::string(400'000, 'x')));
+  const std::string busy = other.read_response();
+  CHECK(status_of(busy) == 503);
+  CHECK(busy.find("Retry-After: 1") != std::string::npos);
+  // Small bodies still fit beside it.
+  RawClient small(server->port());
+  small.send(post("/echo/small", "hi"));
+  CHECK(status_of(small.read_response()) == 200);
+  slow.send(std::string(800'000 - 2, 'y'));
+  CHECK(status_of(slow.read_response()) == 200);
+  RawClient again(server->port());
+  again.send(post("/echo/other", std::string(400'000, 'x')));
+  CHECK(status_of(again.read_response()) == 200);
 }
 
 TEST_CASE("server: a client that stalls in its headers or body is cut off") {

@@ -57,7 +57,10 @@ int run(const Cli& cli, const Options& options) {
   for (const std::string& name : loaded.connector->secret_fields()) {
     if (settings.contains(name) && settings[name].is_string()) secrets.push_back(settings[name]);
   }
-  auto services = sandbox::TrialServices::create(secrets);
+  auto policy = http::AddressPolicy::create(config->http.allow_private);
+  if (!policy) return report_failure("http.allow_private: " + policy.error().message);
+  auto services = sandbox::TrialServices::create(
+      secrets, std::make_shared<const http::AddressPolicy>(std::move(*policy)));
   if (!services) return report_failure(services.error().message);
   auto instance =
       host.open_instance(integration->connector, integration->id, integration->settings_json,

@@ -134,6 +134,8 @@ int run(const Options& options) {
   config.secrets.master_key_file = key_file.string();
   config.scheduler.interval_seconds = 5;
   config.scheduler.workers = 2;
+  // The simulated CRM listens on loopback, which connectors may reach only when allowed.
+  config.http.allow_private = {"127.0.0.0/8"};
   for (const Salon& salon : kSalons) {
     config::BusinessConfig business;
     business.id = salon.id;

@@ -170,6 +170,7 @@ int run(const Cli& cli, const Options& options) {
   api_options.csv_connector = std::filesystem::path(config->plugins.dir) / "csv.so";
   api_options.upload_dir = std::filesystem::temp_directory_path();
   api_options.max_csv_bytes = config->server.max_upload_bytes;
+  api_options.address_policy = host.address_policy;
   api_options.workers = static_cast<int>(config->server.api_workers);
   api_options.owner = host.owner;
   api_options.now = now;
@@ -221,8 +222,8 @@ int run(const Cli& cli, const Options& options) {
   listening.port = config->server.port;
   listening.threads = static_cast<int>(config->server.threads);
   listening.body_limit = config->server.max_body_bytes;
-  // Uploads carry a whole CSV (plus multipart framing).
-  listening.body_limits = {{"/api/v1/businesses/", config->server.max_upload_bytes + 64 * 1024}};
+  listening.max_connections = config->server.max_connections;
+  listening.max_inflight_body_bytes = config->server.max_inflight_body_bytes;
   auto listener = server::Server::start(listening, std::move(router));
   if (!listener) return report_failure(listener.error().message);
   log_line(CRMSYNC_LOG_INFO, "",
