@@ -5,13 +5,15 @@
 //   fuzz_replay_<target> [--pending LIST] DIR...
 //
 // LIST (fuzz/regressions/README.md) names, as "- `<target>/<file>`" lines, regressions whose fix
-// lands elsewhere: they run in a child process whose failure is reported but does not fail the
+// lands elsewhere: each runs first, in a child process of its own (set up from scratch, with
+// TMPDIR pointing at a folder removed after it), whose failure is reported but does not fail the
 // test, so they turn into ordinary regressions once they pass.
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -47,19 +49,24 @@ void run(const std::string& input) {
   LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
 }
 
-// Runs input in a child process; true when the child ended normally with status 0.
-bool passes_in_child(const std::string& input) {
+// Sets up and runs input in a child process; true when the child ended normally with status 0.
+bool passes_in_child(const std::string& input, int argc, char** argv) {
+  std::string scratch = (fs::temp_directory_path() / "crmsync-fuzz-replay-XXXXXX").string();
+  if (!mkdtemp(scratch.data())) return false;
   std::fflush(nullptr);
   const pid_t child = fork();
-  if (child < 0) return false;
   if (child == 0) {
     std::freopen("/dev/null", "w", stderr);
+    setenv("TMPDIR", scratch.c_str(), 1);
+    LLVMFuzzerInitialize(&argc, &argv);
     run(input);
-    _exit(0);
+    std::exit(0);
   }
   int status = 0;
-  waitpid(child, &status, 0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (child > 0) waitpid(child, &status, 0);
+  std::error_code ignored;
+  fs::remove_all(scratch, ignored);
+  return child > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 }  // namespace
@@ -85,18 +92,22 @@ int main(int argc, char** argv) {
     }
   }
   std::sort(files.begin(), files.end());
-  LLVMFuzzerInitialize(&argc, &argv);
-  size_t ran = 0;
+  std::vector<fs::path> ordinary;
   for (const fs::path& file : files) {
     const std::string name =
         file.parent_path().filename().string() + "/" + file.filename().string();
-    const std::string input = read_file(file);
-    if (pending.contains(name)) {
-      std::printf("%s: listed as expected to pass after a fix; it %s\n", name.c_str(),
-                  passes_in_child(input) ? "PASSES now (remove it from the list)" : "still fails");
+    if (!pending.contains(name)) {
+      ordinary.push_back(file);
       continue;
     }
-    run(input);
+    const bool passes = passes_in_child(read_file(file), argc, argv);
+    std::printf("%s: listed as expected to pass after a fix; it %s\n", name.c_str(),
+                passes ? "PASSES now (remove it from the list)" : "still fails");
+  }
+  LLVMFuzzerInitialize(&argc, &argv);
+  size_t ran = 0;
+  for (const fs::path& file : ordinary) {
+    run(read_file(file));
     ++ran;
   }
   std::printf("%zu inputs replayed\n", ran);

@@ -5,7 +5,8 @@
 //           the content type (bits 2-3: JSON, CSV, form, none)
 //   line 1: the method; line 2: the path, as the server has percent-decoded it; line 3: the query
 //   string's name=value pairs joined by '&' (decoded); the rest: the body.
-// State carries over between inputs (created integrations, keys, runs), as in a serving host.
+// State carries over between inputs (created integrations, keys, runs), as in a serving host. The
+// store lives in $TMPDIR, else /dev/shm (fsync is cheap there), else /tmp.
 // Outbound HTTP (test connection, sandbox live runs) goes to a proxy that refuses at once, so no
 // input reaches the network.
 #include <unistd.h>
@@ -83,9 +84,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   unsetenv("NO_PROXY");
   unsetenv("no_proxy");
   world = new World;
-  std::string pattern =
-      (access("/dev/shm", W_OK) == 0 ? std::string("/dev/shm") : std::string("/tmp")) +
-      "/crmsync-fuzz-admin-XXXXXX";
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string pattern = (tmpdir && *tmpdir               ? std::string(tmpdir)
+                         : access("/dev/shm", W_OK) == 0 ? std::string("/dev/shm")
+                                                         : std::string("/tmp")) +
+                        "/crmsync-fuzz-admin-XXXXXX";
   if (!mkdtemp(pattern.data())) fail_setup("cannot create a temporary folder");
   world->dir = pattern;
   std::atexit(remove_world);
