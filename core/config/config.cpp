@@ -1,6 +1,7 @@
 // Parsing of the YAML configuration into crmsync::config::Config, with key-path error messages.
 #include "config/config.h"
 
+#include <utf8.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -57,10 +58,21 @@ std::string expand_env(const std::string& value, const std::string& path) {
   return out.append(value, pos, std::string::npos);
 }
 
+// Text goes on into JSON and messages, so it must be UTF-8; YAML reads raw bytes as they are.
+std::string checked_utf8(std::string s, const std::string& path, const char* what) {
+  if (!utf8::is_valid(s.begin(), s.end())) fail_at(path, std::string(what) + " is not valid UTF-8");
+  return s;
+}
+
+// A mapping key, which becomes part of the paths in messages.
+std::string key_of(const YAML::Node& key, const std::string& path) {
+  return checked_utf8(key.as<std::string>(), path.empty() ? "config" : path, "a key");
+}
+
 // A scalar's text with environment references expanded.
 std::string text(const YAML::Node& node, const std::string& path) {
   if (!node.IsScalar()) fail_at(path, "expected a single value");
-  return expand_env(node.Scalar(), path);
+  return checked_utf8(expand_env(node.Scalar(), path), path, "the value");
 }
 
 // Fails on keys of a mapping that are not in allowed (catches typos that would otherwise silently
@@ -69,7 +81,7 @@ void check_mapping(const YAML::Node& node, const std::string& path,
                    std::initializer_list<std::string_view> allowed) {
   if (!node.IsMap()) fail_at(path.empty() ? "config" : path, "expected a mapping");
   for (const auto& entry : node) {
-    const std::string key = entry.first.as<std::string>();
+    const std::string key = key_of(entry.first, path);
     bool known = false;
     for (std::string_view name : allowed) known = known || key == name;
     if (!known) fail_at(child(path, key), "unknown key");
@@ -138,7 +150,7 @@ nlohmann::json to_json(const YAML::Node& node, const std::string& path) {
   if (node.IsMap()) {
     nlohmann::json out = nlohmann::json::object();
     for (const auto& entry : node) {
-      const std::string key = entry.first.as<std::string>();
+      const std::string key = key_of(entry.first, path);
       out[key] = to_json(entry.second, child(path, key));
     }
     return out;

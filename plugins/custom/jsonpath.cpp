@@ -6,7 +6,10 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <variant>
@@ -570,7 +573,11 @@ class Parser {
     }
     std::string text(text_.substr(start, pos_ - start));
     if (integral && text.size() < 16) return std::stoll(text);
-    return std::stod(text);
+    // Beyond a double's range (1e400) is an error; below it (1e-400) the number reads as 0.
+    errno = 0;
+    const double value = std::strtod(text.c_str(), nullptr);
+    if (errno == ERANGE && std::isinf(value)) fail("number out of range");
+    return value;
   }
 
   // function-expr: a known function with well-typed arguments.

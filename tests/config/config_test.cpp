@@ -172,6 +172,19 @@ TEST_CASE("env references expand inside strings, and an unset variable names the
   CHECK(error_of("loyalty: {url: '${env:}'}\n") == "loyalty.url: empty variable name in ${env:}");
 }
 
+TEST_CASE("text that is not UTF-8 is an error naming its path, not an exception") {
+  const std::string integration =
+      "businesses:\n  - id: b\n    name: B\n    integrations:\n"
+      "      - id: i\n        connector: yclients\n";
+  CHECK(error_of(integration + "        settings: {token: ab\x91}\n") ==
+        "businesses[0].integrations[0].settings.token: the value is not valid UTF-8");
+  CHECK(error_of(integration + "        settings: {\xFF: 1}\n") ==
+        "businesses[0].integrations[0].settings: a key is not valid UTF-8");
+  CHECK(error_of("loyalty: {url: \"http://x/\xC0\"}\n") ==
+        "loyalty.url: the value is not valid UTF-8");
+  CHECK(error_of("k\xFE: 1\n") == "config: a key is not valid UTF-8");
+}
+
 TEST_CASE("a missing required key names its path") {
   CHECK(error_of("businesses:\n  - id: b\n    name: B\n    integrations:\n"
                  "      - id: first\n        connector: yclients\n"

@@ -94,6 +94,17 @@ TEST_CASE("indexes beyond the I-JSON range are rejected") {
   CHECK_FALSE(JsonPath::compile("$[-9007199254740992:]"));
 }
 
+TEST_CASE("number literals beyond a double's range are rejected, tiny ones read as zero") {
+  auto huge = JsonPath::compile("$[?@ == 7777777E7777777777]");
+  REQUIRE_FALSE(huge);
+  CHECK(huge.error().message ==
+        "invalid JSONPath $[?@ == 7777777E7777777777] at position 26: number out of range");
+  CHECK_FALSE(JsonPath::compile("$[?@ < -1e309]"));
+  auto tiny = JsonPath::compile("$[?@ == 1e-400]");
+  REQUIRE(tiny);
+  CHECK(tiny->select(nlohmann::json::array({0, 1})).size() == 1);
+}
+
 TEST_CASE("a function with the wrong argument type is rejected when compiled") {
   auto query = JsonPath::compile("$[?length(@.*) > 1]");
   REQUIRE_FALSE(query);
