@@ -19,6 +19,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include "admin/api.h"
 #include "crypto/crypto.h"
@@ -171,9 +172,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     request.headers.emplace_back("content-type", kTypes[selector >> 2 & 3]);
 
   int status = 0;
-  const server::Handler* handler =
+  const server::Router::Route* route =
       world->router.match(request.method, request.path, request.params, status);
+  if (!route) return 0;
+  // As the server does: the gate decides on the headers, then an admitted request's handler
+  // gets the body.
+  std::string body = std::move(request.body);
+  request.body.clear();
+  std::promise<server::Decision> decided;
+  std::future<server::Decision> decision = decided.get_future();
+  route->gate(request,
+              [&decided](server::Decision verdict) { decided.set_value(std::move(verdict)); });
+  if (decision.wait_for(10s) != std::future_status::ready) {
+    std::fprintf(stderr, "admin_api: the gate did not decide within 10 s\n");
+    std::abort();
+  }
+  server::Decision verdict = decision.get();
+  auto* handler = std::get_if<server::Handler>(&verdict);
   if (!handler) return 0;
+  request.body = std::move(body);
   std::promise<server::Response> answered;
   std::future<server::Response> response = answered.get_future();
   (*handler)(std::move(request),
