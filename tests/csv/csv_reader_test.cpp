@@ -18,7 +18,7 @@ namespace {
 using Fields = std::vector<std::string>;
 
 const std::filesystem::path kSpectrum =
-    std::filesystem::path(CRMSYNC_SHARED_DIR) / "testdata" / "csv-spectrum";
+    std::filesystem::path(CRMSYNC_TEST_DATA_DIR) / "csv-spectrum";
 
 // Header → value objects, the shape of csv-spectrum's expected JSON.
 nlohmann::json as_objects(const std::vector<Row>& rows) {

@@ -25,11 +25,11 @@ Run run_crmsync(const fs::path& cwd, std::vector<std::string> args) {
   return run_process(args, cwd);
 }
 
-// Writes gen_csv.py's file for rows/seed into dir and returns its path and expected counts.
+// Writes bench/sales_csv.py's file for rows/seed into dir and returns its path and expected counts.
 std::pair<fs::path, json> generate(const fs::path& dir, int rows, int seed) {
   const std::string args = " --rows " + std::to_string(rows) + " --seed " + std::to_string(seed);
   const fs::path file = dir / ("sales-" + std::to_string(seed) + ".csv");
-  const std::string gen = "python3 " CRMSYNC_SHARED_DIR "/bench/gen_csv.py" + args;
+  const std::string gen = "python3 " CRMSYNC_SALES_CSV + args;
   REQUIRE(std::system((gen + " > " + file.string()).c_str()) == 0);
   const Run expect = run_process({"sh", "-c", gen + " --expect"}, dir);
   REQUIRE(expect.exit_code == 0);
