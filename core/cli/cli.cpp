@@ -26,18 +26,20 @@ CLI::App* Cli::add_command(const std::string& name, const std::string& descripti
 
 Result<config::Config> Cli::load_config() const {
   std::error_code ec;
+  Result<config::Config> config = config::Config{};
+  // Without a file, the embedded default: SQLite at ./crmsync.db.
   if (!config_option_->empty() || std::filesystem::exists(config_path_, ec)) {
-    return config::load_file(config_path_);
+    config = config::load_file(config_path_);
   }
-  // The embedded default: no file needed. SQLite in the working directory, and the connectors
-  // installed beside the executable (build/bin -> build/plugins).
-  config::Config defaults;
-  defaults.storage.path = "crmsync.db";
-  defaults.plugins.dir =
-      (std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "plugins")
-          .lexically_normal()
-          .string();
-  return defaults;
+  // Unless the config names a folder, the connectors installed beside the executable
+  // (build/bin -> build/plugins).
+  if (config && config->plugins.dir.empty()) {
+    config->plugins.dir =
+        (std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "plugins")
+            .lexically_normal()
+            .string();
+  }
+  return config;
 }
 
 int Cli::run(int argc, char** argv) {
