@@ -1,6 +1,6 @@
 // `crmsync business` and `crmsync import-csv` as a business owner uses them: the real binary on
 // the embedded default (SQLite in the working directory, no config file) and on PostgreSQL
-// through a config file, with the shared workload generator's files.
+// through a config file, with bench/sales_csv.py's files.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-// Tests of normalize::phone(): every row of the shared ru-phones.md, the policy rows, and a
+// Tests of normalize::phone(): every row of tests/data/phones/ru-phones.md, the policy rows, and a
 // differential test proving the lexical shortcut and the caches agree with libphonenumber's Parse.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>

@@ -1,6 +1,6 @@
 // The ingest pipeline end to end over both store backends: real connectors (the scripted test
 // connector and the csv connector) loaded through the plugin host, normalization, dedup, batch
-// commits with cursors, proportionate logs, and the counts of the shared CSV workload generator.
+// commits with cursors, proportionate logs, and the counts of bench/sales_csv.py.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
