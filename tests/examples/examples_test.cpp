@@ -4,6 +4,7 @@
 // connectors; examples/sales.csv imports with the counts the README gives.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
@@ -31,7 +32,7 @@ const fs::path kExamples = CRMSYNC_EXAMPLES_DIR;
 // Every example configuration: examples/*.yaml and examples/custom/*.yaml.
 std::vector<fs::path> example_configs() {
   std::vector<fs::path> files;
-  for (const fs::path dir : {kExamples, kExamples / "custom"}) {
+  for (const fs::path& dir : {kExamples, kExamples / "custom"}) {
     for (const auto& entry : fs::directory_iterator(dir)) {
       if (entry.path().extension() == ".yaml") files.push_back(entry.path());
     }
