@@ -81,7 +81,7 @@ TEST_CASE("every example config loads, with settings its connectors accept") {
     crmsync::plugin_host::PluginHost host;
     for (const std::string& id : config.plugins.enabled) {
       auto loaded_connector = host.load(fs::path(CRMSYNC_PLUGIN_DIR) / (id + ".so"));
-      REQUIRE_MESSAGE(loaded_connector.ok(), id);
+      REQUIRE_MESSAGE(loaded_connector.ok(), loaded_connector.error);
     }
     for (const auto& business : config.businesses) {
       for (const auto& integration : business.integrations) {
