@@ -1,4 +1,4 @@
-// normalize_speed: per-call cost of the normalizers on a gen_csv.py-like workload (70% repeat
+// normalize_speed: per-call cost of the normalizers on a sales_csv.py-like workload (70% repeat
 // customers, its phone and amount shapes, Moscow local times). Run by hand:
 //   normalize_speed [rows]        (default 50000)
 // Prints CPU nanoseconds per call (thread CPU time: the machine may be shared); "via Parse" is
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
       n = "9" + std::to_string(100'000'000 + rng() % 900'000'000);
       customers.push_back(n);
     }
-    phones.push_back(crmsync::test::phone_shape(rng, n, crmsync::test::kGenCsvPhoneShapes));
+    phones.push_back(crmsync::test::phone_shape(rng, n, crmsync::test::kSalesCsvPhoneShapes));
     amounts.push_back(amount_shape(rng, 100 + static_cast<std::int64_t>(rng() % 5'000'000)));
     char date[32];
     std::snprintf(date, sizeof date, "2025-%02d-%02d %02d:%02d:%02d",

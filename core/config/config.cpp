@@ -257,6 +257,7 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
     read_string(n, "storage", "backend", c.storage.backend);
     read_string(n, "storage", "path", c.storage.path);
     read_string(n, "storage", "url", c.storage.url);
+    if (n["path"]) resolve(c.storage.path, base_dir);  // the default stays in the working dir
   }
   if (c.storage.backend != "sqlite" && c.storage.backend != "postgres") {
     fail_at("storage.backend", "expected sqlite or postgres, got \"" + c.storage.backend + "\"");
@@ -264,7 +265,6 @@ Config read_config(const YAML::Node& root, const std::filesystem::path& base_dir
   if (c.storage.backend == "postgres" && c.storage.url.empty()) {
     fail_at("storage.url", "required for backend postgres");
   }
-  resolve(c.storage.path, base_dir);
 
   if (const YAML::Node n = root["plugins"]) {
     check_mapping(n, "plugins", {"dir", "enabled"});

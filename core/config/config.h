@@ -19,9 +19,11 @@ namespace crmsync::config {
 
 // Where the host keeps its data.
 struct StorageConfig {
-  std::string backend = "sqlite";   // "sqlite" or "postgres"
-  std::string path = "crmsync.db";  // SQLite database file (backend sqlite)
-  std::string url;                  // libpq conninfo or URI (backend postgres)
+  std::string backend = "sqlite";  // "sqlite" or "postgres"
+  // SQLite database file (backend sqlite); when the file does not set it, ./crmsync.db in the
+  // working directory, as without a config file.
+  std::string path = "crmsync.db";
+  std::string url;  // libpq conninfo or URI (backend postgres)
 };
 
 // Which connector libraries to load: <dir>/<id>.so for each enabled id. An empty dir (the key
@@ -121,8 +123,8 @@ struct Config {
   std::vector<BusinessConfig> businesses;
 };
 
-// Parses YAML text. Relative paths (plugins.dir, storage.path, secrets.master_key_file) are
-// resolved against base_dir.
+// Parses YAML text. Relative paths written in it (plugins.dir, storage.path,
+// secrets.master_key_file) are resolved against base_dir; defaults are not.
 Result<Config> parse(std::string_view yaml, const std::filesystem::path& base_dir);
 
 // Reads and parses a file; relative paths are resolved against the file's directory. Errors name

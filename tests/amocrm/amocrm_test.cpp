@@ -32,7 +32,7 @@ using test::run_parse;
 using test::TempDir;
 using test::write_file;
 
-const std::string kFixtures = std::string(CRMSYNC_SHARED_DIR) + "/fixtures/amocrm/";
+const std::string kFixtures = std::string(CRMSYNC_TEST_DATA_DIR) + "/fixtures/amocrm/";
 const std::string kForm = "application/x-www-form-urlencoded";
 
 // Settings of an integration with the simulator's account (secrets included).

@@ -18,7 +18,7 @@ namespace {
 using Fields = std::vector<std::string>;
 
 const std::filesystem::path kSpectrum =
-    std::filesystem::path(CRMSYNC_SHARED_DIR) / "testdata" / "csv-spectrum";
+    std::filesystem::path(CRMSYNC_TEST_DATA_DIR) / "csv-spectrum";
 
 // Header → value objects, the shape of csv-spectrum's expected JSON.
 nlohmann::json as_objects(const std::vector<Row>& rows) {
@@ -225,7 +225,7 @@ TEST_CASE("a 10 MB+ file is read through the fixed buffer") {
 }
 
 TEST_CASE("parse speed: 1,000,000 rows well under a second") {
-  // Rows shaped like the shared workload, some quoted, repeated to a million.
+  // Rows shaped like bench/sales_csv.py's workload, some quoted, repeated to a million.
   std::string data = "date,customer_phone,amount,description\n";
   const char* rows[] = {
       "2025-03-14 09:26:53,+79161234567,1500.50,Стрижка\n",

@@ -117,10 +117,10 @@ inline std::string run(const std::string& command) {
   return out;
 }
 
-// A CSV made by the shared workload generator (bench/gen_csv.py).
+// A CSV made by the workload generator (bench/sales_csv.py).
 inline std::string generate_csv(int rows, int seed) {
-  return run("python3 " CRMSYNC_SHARED_DIR "/bench/gen_csv.py --rows " + std::to_string(rows) +
-             " --seed " + std::to_string(seed));
+  return run("python3 " CRMSYNC_SALES_CSV " --rows " + std::to_string(rows) + " --seed " +
+             std::to_string(seed));
 }
 
 }  // namespace crmsync::csv::test

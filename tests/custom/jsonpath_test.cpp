@@ -17,7 +17,7 @@ using nlohmann::json;
 namespace {
 
 json load_cts() {
-  std::ifstream in(std::string(CRMSYNC_SHARED_DIR) + "/testdata/jsonpath-cts/cts.json");
+  std::ifstream in(std::string(CRMSYNC_TEST_DATA_DIR) + "/jsonpath-cts/cts.json");
   REQUIRE(in.good());
   return json::parse(in);
 }

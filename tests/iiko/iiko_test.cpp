@@ -32,7 +32,7 @@ namespace store = crmsync::store;
 
 namespace {
 
-const std::string kFixtures = std::string(CRMSYNC_SHARED_DIR) + "/fixtures/iiko/";
+const std::string kFixtures = std::string(CRMSYNC_TEST_DATA_DIR) + "/fixtures/iiko/";
 const std::string kOrganization = "7bc05553-4b68-44e8-b7bc-37be63c6d9e9";  // the fixtures' one
 const std::string kFixtureOrder = "497f6eca-6276-4993-bfeb-53cbbbba6f08";
 

@@ -1,6 +1,6 @@
 // `crmsync business` and `crmsync import-csv` as a business owner uses them: the real binary on
 // the embedded default (SQLite in the working directory, no config file) and on PostgreSQL
-// through a config file, with the shared workload generator's files.
+// through a config file, with bench/sales_csv.py's files.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -26,11 +26,11 @@ Run run_crmsync(const fs::path& cwd, std::vector<std::string> args) {
   return run_process(args, cwd);
 }
 
-// Writes gen_csv.py's file for rows/seed into dir and returns its path and expected counts.
+// Writes bench/sales_csv.py's file for rows/seed into dir and returns its path and expected counts.
 std::pair<fs::path, json> generate(const fs::path& dir, int rows, int seed) {
   const std::string args = " --rows " + std::to_string(rows) + " --seed " + std::to_string(seed);
   const fs::path file = dir / ("sales-" + std::to_string(seed) + ".csv");
-  const std::string gen = "python3 " CRMSYNC_SHARED_DIR "/bench/gen_csv.py" + args;
+  const std::string gen = "python3 " CRMSYNC_SALES_CSV + args;
   REQUIRE(std::system((gen + " > " + file.string()).c_str()) == 0);
   const Run expect = run_process({"sh", "-c", gen + " --expect"}, dir);
   REQUIRE(expect.exit_code == 0);

@@ -1,5 +1,6 @@
-// Tests of normalize::amount_minor() and amount_minor_json(): the §5 table of the shared
-// amounts README, the amount forms and bad amounts of gen_csv.py, and the error messages.
+// Tests of normalize::amount_minor() and amount_minor_json(): the §5 table of
+// tests/data/amounts/README.md, the amount forms and bad amounts of bench/sales_csv.py, and the
+// error messages.
 #include <doctest/doctest.h>
 
 #include <random>
@@ -34,7 +35,7 @@ std::string json_error(std::string_view raw, normalize::AmountRules rules = {}) 
   return result.error().message;
 }
 
-// Python's f"{n:,}" with ',' replaced by `sep`, as gen_csv.py's amount_variants groups.
+// Thousands of n grouped by `sep`, as bench/sales_csv.py's group_thousands does.
 std::string grouped(std::int64_t n, const std::string& sep) {
   std::string digits = std::to_string(n), out;
   for (std::size_t k = 0; k < digits.size(); ++k) {
@@ -94,7 +95,7 @@ TEST_CASE("ICU-style and other grouped forms") {
   CHECK(error("1e3") == "Amount is not a number");
 }
 
-TEST_CASE("gen_csv.py amount forms, over random kopecks") {
+TEST_CASE("sales_csv.py amount forms, over random kopecks") {
   std::mt19937_64 rng(7);
   for (int i = 0; i < 20000; ++i) {
     const std::int64_t kopecks =
@@ -111,7 +112,7 @@ TEST_CASE("gen_csv.py amount forms, over random kopecks") {
   }
 }
 
-TEST_CASE("gen_csv.py bad amounts are errors with short messages") {
+TEST_CASE("sales_csv.py bad amounts are errors with short messages") {
   CHECK(error("abc") == "Amount is not a number");
   CHECK(error("-500") == "Amount must be positive");
   CHECK(error("0") == "Amount must be positive");

@@ -1,5 +1,5 @@
 // Phone spellings for the normalization tests and the normalize_speed benchmark: the shapes of
-// ../shared/bench/gen_csv.py and harder ones.
+// bench/sales_csv.py and harder ones.
 #ifndef CRMSYNC_TESTS_NORMALIZE_PHONE_SHAPES_H
 #define CRMSYNC_TESTS_NORMALIZE_PHONE_SHAPES_H
 
@@ -8,13 +8,14 @@
 
 namespace crmsync::test {
 
-// How many shapes gen_csv.py's phone_variants has, and how many there are in all.
-inline constexpr unsigned kGenCsvPhoneShapes = 8;
+// How many shapes bench/sales_csv.py's spell_phone has, and how many there are in all.
+inline constexpr unsigned kSalesCsvPhoneShapes = 8;
 inline constexpr unsigned kAllPhoneShapes = 16;
 
-// A spelling of the 10-digit national number n: the first kGenCsvPhoneShapes are gen_csv.py's
-// phone_variants; the rest are more the shortcut reads (bare, dots) and some it must leave to
-// Parse (810 prefix, (8), too few or too many digits, extensions). shapes picks how many to use.
+// A spelling of the 10-digit national number n: the first kSalesCsvPhoneShapes are
+// bench/sales_csv.py's spellings; the rest are more the shortcut reads (bare, dots) and some it
+// must leave to Parse (810 prefix, (8), too few or too many digits, extensions). shapes picks how
+// many to use.
 inline std::string phone_shape(std::mt19937_64& rng, const std::string& n, unsigned shapes) {
   const std::string a = n.substr(0, 3), b = n.substr(3, 3), c = n.substr(6, 2), d = n.substr(8, 2);
   switch (rng() % shapes) {

@@ -1,4 +1,4 @@
-// Tests of normalize::phone(): every row of the shared ru-phones.md, the policy rows, and a
+// Tests of normalize::phone(): every row of tests/data/phones/ru-phones.md, the policy rows, and a
 // differential test proving the lexical shortcut and the caches agree with libphonenumber's Parse.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -130,7 +130,7 @@ const Table& table() {
 
 // The inputs of ru-phones.md: every backticked text of the input column, with the row's region.
 std::vector<std::pair<std::string, std::string>> inputs_of_ru_phones_md() {
-  std::ifstream file(std::string(CRMSYNC_SHARED_DIR) + "/testdata/phones/ru-phones.md");
+  std::ifstream file(std::string(CRMSYNC_TEST_DATA_DIR) + "/phones/ru-phones.md");
   REQUIRE(file.good());
   std::vector<std::pair<std::string, std::string>> inputs;
   std::string line;

@@ -29,7 +29,7 @@ using nlohmann::json;
 namespace {
 
 const std::string kFixture =
-    std::string(CRMSYNC_SHARED_DIR) + "/fixtures/onec/odata-document-realizaciya-list-bp30.json";
+    std::string(CRMSYNC_TEST_DATA_DIR) + "/fixtures/onec/odata-document-realizaciya-list-bp30.json";
 const std::string kOdataConfig = R"({"mode":"odata","base_url":"http://1c.example/base"})";
 const std::string kServiceConfig = R"({"api_url":"http://1c.example/skinerica"})";
 

@@ -1,6 +1,6 @@
 // The ingest pipeline end to end over both store backends: real connectors (the scripted test
 // connector and the csv connector) loaded through the plugin host, normalization, dedup, batch
-// commits with cursors, proportionate logs, and the counts of the shared CSV workload generator.
+// commits with cursors, proportionate logs, and the counts of bench/sales_csv.py.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -79,9 +79,9 @@ json one_batch(json records) {
   return {{"batches", json::array({{{"records", records}}})}};
 }
 
-// Runs ../shared/bench/gen_csv.py and returns its stdout.
+// Runs bench/sales_csv.py and returns its stdout.
 std::string run_generator(const std::string& args) {
-  const std::string command = "python3 " CRMSYNC_SHARED_DIR "/bench/gen_csv.py " + args;
+  const std::string command = "python3 " CRMSYNC_SALES_CSV " " + args;
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string out;

@@ -214,7 +214,8 @@ namespace {
 
 // A YCLIENTS webhook event for an attended, paid record with this id.
 std::string yclients_event(int64_t record_id) {
-  std::ifstream in(std::string(CRMSYNC_SHARED_DIR) + "/fixtures/yclients/record-get-response.json");
+  std::ifstream in(std::string(CRMSYNC_TEST_DATA_DIR) +
+                   "/fixtures/yclients/record-get-response.json");
   nlohmann::json record = nlohmann::json::parse(in)["data"];
   record["id"] = record_id;
   record["attendance"] = 1;

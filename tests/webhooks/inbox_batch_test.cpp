@@ -24,7 +24,8 @@ using test::World;
 
 // A YCLIENTS "record created" webhook of company, for an attended, paid record.
 std::string record_event(int company, int64_t record_id) {
-  std::ifstream in(std::string(CRMSYNC_SHARED_DIR) + "/fixtures/yclients/record-get-response.json");
+  std::ifstream in(std::string(CRMSYNC_TEST_DATA_DIR) +
+                   "/fixtures/yclients/record-get-response.json");
   json record = json::parse(in)["data"];
   record["id"] = record_id;
   record["attendance"] = 1;

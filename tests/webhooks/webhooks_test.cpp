@@ -342,7 +342,8 @@ TEST_CASE("server: stopping lets a request in flight finish and closes idle conn
 
 // A record of the YCLIENTS fixture, attended and paid, with its own id and phone.
 json yclients_event(int64_t record_id) {
-  std::ifstream in(std::string(CRMSYNC_SHARED_DIR) + "/fixtures/yclients/record-get-response.json");
+  std::ifstream in(std::string(CRMSYNC_TEST_DATA_DIR) +
+                   "/fixtures/yclients/record-get-response.json");
   json record = json::parse(in)["data"];
   record["id"] = record_id;
   record["attendance"] = 1;

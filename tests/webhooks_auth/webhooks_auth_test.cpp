@@ -1,7 +1,7 @@
 // Tests of core/webhooks/auth: every mode accepts authentic requests and refuses forged, stale,
 // incomplete or malformed ones with a reason that leaks no secret; the Standard Webhooks mode is
 // checked against every case of the shared upstream test data
-// (${CRMSYNC_SHARED_DIR}/testdata/standard-webhooks/vectors.json; its Stripe part is another
+// (tests/data/standard-webhooks/vectors.json; its Stripe part is another
 // scheme).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -118,8 +118,8 @@ void remove_header(Request& request, const std::string& name) {
 
 const json& vectors() {
   static const json data = [] {
-    std::ifstream in(std::string(CRMSYNC_SHARED_DIR) + "/testdata/standard-webhooks/vectors.json");
-    REQUIRE_MESSAGE(in.good(), "vectors.json not found under " CRMSYNC_SHARED_DIR);
+    std::ifstream in(std::string(CRMSYNC_TEST_DATA_DIR) + "/standard-webhooks/vectors.json");
+    REQUIRE_MESSAGE(in.good(), "vectors.json not found under " CRMSYNC_TEST_DATA_DIR);
     return json::parse(in);
   }();
   return data;

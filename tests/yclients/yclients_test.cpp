@@ -33,7 +33,7 @@ namespace http = crmsync::http;
 
 namespace {
 
-const std::string kFixtures = std::string(CRMSYNC_SHARED_DIR) + "/fixtures/yclients/";
+const std::string kFixtures = std::string(CRMSYNC_TEST_DATA_DIR) + "/fixtures/yclients/";
 const std::string kCompanyConfig = R"({"company_id":4564})";
 
 // `crmsync parse --connector yclients` on a fixture file (response kind) or a body written by the
