@@ -24,7 +24,7 @@ namespace {
 
 const Timestamp kT0 = Timestamp(1763389800000ms);  // 2025-11-17T14:30:00Z
 // The number of migrations in core/store/migrations.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // A migrated store on a fresh database, with one business and two integrations.
 template <class B>
