@@ -31,8 +31,8 @@
 //       (accepted, duplicate, unauthorized, not_found, unavailable), registered by serve
 //   crmsync_webhook_inbox_writes_total{kind}                counter: group commits and fsyncs of
 //       received webhooks, registered by serve
-//   crmsync_webhook_mapping_lag_seconds                     gauge: how far the inbox workers
-//       trail the receiver, registered by serve
+//   crmsync_webhook_mapping_lag_seconds                     gauge: age of the oldest webhook
+//       not yet processed (new, being mapped or waiting for a retry), registered by serve
 //   crmsync_webhook_mapping_pauses_total                    counter: inbox worker passes paused
 //       for the receiver during a burst, registered by serve
 //   crmsync_metrics_collect_errors_total                    counter: scrape-time collections that

@@ -11,6 +11,7 @@
 #include "normalize/amount.h"
 #include "normalize/dedup_key.h"
 #include "normalize/phone.h"
+#include "normalize/utf8.h"
 
 namespace crmsync::pipeline {
 namespace {
@@ -66,7 +67,52 @@ std::string items_json(const crmsync_record_v1& record) {
   return dump_json(items);
 }
 
+// Checks one string field of a record: well-formed UTF-8 and at most max bytes.
+void check_text(std::string& reasons, std::string_view field, crmsync_str value, size_t max) {
+  const std::string_view text = view(value);
+  if (text.size() > max) {
+    add_reason(reasons, std::string(field) + " is " + std::to_string(text.size()) +
+                            " bytes long, more than the " + std::to_string(max) + " allowed");
+    return;
+  }
+  if (auto at = normalize::invalid_utf8_at(text)) {
+    add_reason(reasons,
+               std::string(field) + " is not valid UTF-8 (at byte " + std::to_string(*at) + ")");
+  }
+}
+
+// Text of a connector fit for a log line: repaired UTF-8, at most max bytes.
+std::string loggable(std::string_view text, size_t max) {
+  return normalize::utf8_repaired(text, max);
+}
+
 }  // namespace
+
+std::string check_text_fields(const crmsync_record_v1& record) {
+  std::string reasons;
+  check_text(reasons, "external_id", record.external_id, limits::kExternalId);
+  check_text(reasons, "occurred_at", record.occurred_at, limits::kOccurredAt);
+  check_text(reasons, "amount", record.amount, limits::kAmount);
+  check_text(reasons, "currency", record.currency, limits::kCurrency);
+  check_text(reasons, "customer_phone", record.customer_phone, limits::kCustomerPhone);
+  check_text(reasons, "customer_ref", record.customer_ref, limits::kCustomerRef);
+  check_text(reasons, "description", record.description, limits::kDescription);
+  check_text(reasons, "locator", record.locator, limits::kLocator);
+  check_text(reasons, "raw_json", record.raw_json, limits::kRawJson);
+  if (record.item_count > limits::kItems) {
+    add_reason(reasons, "items: " + std::to_string(record.item_count) + " lines, more than the " +
+                            std::to_string(limits::kItems) + " allowed");
+  } else {
+    for (size_t i = 0; i < record.item_count; ++i) {
+      const crmsync_line_item_v1& item = *record.items[i];
+      const std::string field = "items[" + std::to_string(i) + "].";
+      check_text(reasons, field + "name", item.name, limits::kItemName);
+      check_text(reasons, field + "quantity", item.quantity, limits::kItemQuantity);
+      check_text(reasons, field + "amount", item.amount, limits::kAmount);
+    }
+  }
+  return reasons;
+}
 
 std::string integration_timezone(const store::Business& business,
                                  const store::Integration& integration) {
@@ -99,16 +145,34 @@ Result<Target> make_target(const store::Business& business, const store::Integra
   return target;
 }
 
-Normalized normalize_record(const Target& target, const crmsync_record_v1& record) {
+Normalized normalize_record(const Target& target, const crmsync_record_v1& record,
+                            store::Timestamp now) {
   Normalized out;
   std::string& reasons = out.error;
+  // Text that breaks the limits is not read any further: its reasons are all there is to say.
+  reasons = check_text_fields(record);
+  if (!reasons.empty()) return out;
 
   auto when = normalize::time_utc(view(record.occurred_at), target.zone);
-  if (!when)
+  if (!when) {
     add_reason(reasons, record.occurred_at.len == 0 ? "Missing date" : when.error().message);
+  } else if (*when < limits::kEarliest) {
+    add_reason(reasons, "occurred_at " + normalize::rfc3339_utc(*when) +
+                            " is before 2000-01-01T00:00:00Z, the earliest date accepted");
+  } else if (*when > now + limits::kAhead) {
+    add_reason(reasons, "occurred_at " + normalize::rfc3339_utc(*when) +
+                            " is more than a day ahead of the host's clock (" +
+                            normalize::rfc3339_utc(now) + ")");
+  }
 
   auto amount = record_amount(record);
-  if (!amount) add_reason(reasons, amount.error().message);
+  if (!amount) {
+    add_reason(reasons, amount.error().message);
+  } else if (*amount > limits::kAmountMinor) {
+    add_reason(reasons, "amount " + std::to_string(*amount) +
+                            " minor units is above the maximum of " +
+                            std::to_string(limits::kAmountMinor));
+  }
 
   std::string phone_e164;
   std::string_view raw_phone = view(record.customer_phone);
@@ -156,9 +220,11 @@ class Ingest::Collector : public plugin_host::RecordSink {
 
   Result<void> on_record(const crmsync_record_v1& record) override {
     ++batch_.increments.fetched;
-    Normalized normalized = normalize_record(ingest_.target_, record);
+    Normalized normalized = normalize_record(ingest_.target_, record, batch_.now);
     if (!normalized.transaction) {
-      std::string where(record.locator.len > 0 ? view(record.locator) : view(record.external_id));
+      std::string where =
+          loggable(record.locator.len > 0 ? view(record.locator) : view(record.external_id),
+                   limits::kExternalId);
       return ingest_.record_failure(batch_, std::move(where), std::move(normalized.error),
                                     view(record.raw_json));
     }
@@ -185,7 +251,8 @@ class Ingest::Collector : public plugin_host::RecordSink {
   Result<void> on_fail(std::string_view external_id, std::string_view reason,
                        std::string_view raw_json) override {
     ++batch_.increments.fetched;
-    return ingest_.record_failure(batch_, std::string(external_id), std::string(reason), raw_json);
+    return ingest_.record_failure(batch_, loggable(external_id, limits::kExternalId),
+                                  loggable(reason, limits::kDescription), raw_json);
   }
 
   Result<void> on_refetch(std::string_view object_id) override {
@@ -243,7 +310,9 @@ Result<void> Ingest::record_failure(store::Batch& batch, std::string where, std:
     entry.type = store::LogType::error;
     entry.error_type = "ParseError";
     entry.message = where.empty() ? reason : where + ": " + reason;
-    entry.raw_json = raw_json;
+    // An object past the limit is kept cut short (and then as a JSON string, see the store).
+    entry.raw_json = raw_json.size() <= limits::kRawJson ? std::string(raw_json)
+                                                         : loggable(raw_json, limits::kRawJson);
     entry.created_at = batch.now;
   }
   if (errors_.size() < options_.kept_errors) {

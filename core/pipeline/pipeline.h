@@ -9,6 +9,7 @@
 #ifndef CRMSYNC_CORE_PIPELINE_PIPELINE_H
 #define CRMSYNC_CORE_PIPELINE_PIPELINE_H
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -45,6 +46,37 @@ std::string integration_timezone(const store::Business& business,
 // zone is an error.
 Result<Target> make_target(const store::Business& business, const store::Integration& integration);
 
+// What the host accepts of a connector's record (documented in connector.h): anything outside
+// these limits fails the record, with a reason that names the field, before anything is stored.
+namespace limits {
+// Every string field must be well-formed UTF-8; these are their lengths in bytes at most.
+inline constexpr size_t kExternalId = 256;
+inline constexpr size_t kOccurredAt = 64;
+inline constexpr size_t kAmount = 64;  // a decimal amount as text, of the record or an item
+inline constexpr size_t kCurrency = 16;
+inline constexpr size_t kCustomerPhone = 64;
+inline constexpr size_t kCustomerRef = 256;
+inline constexpr size_t kDescription = 4096;
+inline constexpr size_t kLocator = 256;
+inline constexpr size_t kRawJson = 1 << 20;  // kept for the log of a failure
+inline constexpr size_t kItems = 500;        // item lines of one record
+inline constexpr size_t kItemName = 1024;
+inline constexpr size_t kItemQuantity = 64;
+// Amounts in minor units are within 1..kAmountMinor (ten billion roubles). A sum of up to
+// kSummable such amounts fits a signed 64-bit integer (checked below), so no sum over a
+// business's sales that a report could ask for overflows before it has 9 million of them.
+inline constexpr int64_t kAmountMinor = 1'000'000'000'000;
+inline constexpr int64_t kSummable = 9'000'000;
+static_assert(kAmountMinor <= INT64_MAX / kSummable);
+// occurred_at lies within [kEarliest, the host's clock + kAhead].
+inline constexpr store::Timestamp kEarliest{std::chrono::milliseconds(946'684'800'000)};  // 2000
+inline constexpr std::chrono::hours kAhead{24};
+}  // namespace limits
+
+// Why the text of a connector's record breaks the limits above (UTF-8, lengths, item count;
+// "; " between reasons), or empty when it keeps them. normalize_record checks the rest.
+std::string check_text_fields(const crmsync_record_v1& record);
+
 // What normalization made of one connector record.
 struct Normalized {
   std::optional<store::NormalizedTransaction> transaction;  // the sale to store, when it is one
@@ -52,9 +84,11 @@ struct Normalized {
   std::string warning;  // a note on a stored sale, e.g. a phone that could not be read
 };
 
-// Normalizes one record for target (phone, amount, time, dedup key); no store, no I/O, so the
-// offline `crmsync parse` shows exactly what a sync would store.
-Normalized normalize_record(const Target& target, const crmsync_record_v1& record);
+// Checks one record against the limits (its text, its amount, its date within the window of the
+// host's clock now) and normalizes it for target (phone, amount, time, dedup key); no store, no
+// I/O, so the offline `crmsync parse` shows exactly what a sync would store.
+Normalized normalize_record(const Target& target, const crmsync_record_v1& record,
+                            store::Timestamp now);
 
 // Counters of one ingest.
 struct Totals {

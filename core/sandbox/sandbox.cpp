@@ -24,7 +24,7 @@ class ReportSink : public plugin_host::RecordSink {
   ReportSink(const pipeline::Target& target, bool live) : target_(target), live_(live) {}
 
   Result<void> on_record(const crmsync_record_v1& record) override {
-    pipeline::Normalized normalized = pipeline::normalize_record(target_, record);
+    pipeline::Normalized normalized = pipeline::normalize_record(target_, record, now_);
     if (!normalized.transaction) {
       ++report_.errors;
       line(prefixed(view(record.external_id)), "error")["reason"] = normalized.error;
@@ -87,6 +87,9 @@ class ReportSink : public plugin_host::RecordSink {
   }
 
   const pipeline::Target& target_;
+  // The host's clock when the sample is mapped: the window of accepted dates ends a day later.
+  const store::Timestamp now_ =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   bool live_;
   Report report_;
   OrderedJson scratch_;

@@ -890,6 +890,21 @@ class SqlStore final : public Store {
     return rows->integer(0, 0);
   }
 
+  Result<void> enqueue_retries(std::span<const RetryItem> items) override {
+    return in_transaction([&](Connection& c) -> Result<void> {
+      for (const RetryItem& item : items) {
+        auto rows = c.run(
+            "INSERT INTO retry_queue (integration_id, external_id, payload, status, attempts, "
+            "next_attempt_at, last_error, created_at) VALUES ($1, $2, $3, 'pending', $4, $5, $6, "
+            "$5)",
+            {item.integration_id, item.external_id, item.payload_json, item.attempts,
+             ms(item.next_attempt_at), Param::text_or_null(item.last_error)});
+        if (!rows) return rows.error();
+      }
+      return {};
+    });
+  }
+
   Result<std::vector<RetryItem>> claim_retries(const std::string& owner, int limit,
                                                const LeasePolicy& policy, Timestamp now) override {
     return claim(Queue::retry, owner, limit, policy, now, retry_from);
@@ -953,9 +968,84 @@ class SqlStore final : public Store {
     return internal::sync_sqlite_log(sqlite_path_);
   }
 
+  // Like claim, and the attempt is counted in the claim's own commit, before any connector sees
+  // the webhook: a webhook whose mapping kills the process comes back after its lease with one
+  // attempt more, on the schedule of failures (next_attempt_at), and the claim that finds its
+  // attempts used up marks it permanently_failed instead of handing it out again.
   Result<std::vector<InboxItem>> claim_webhooks(const std::string& owner, int limit,
                                                 const LeasePolicy& policy, Timestamp now) override {
-    return claim(Queue::inbox, owner, limit, policy, now, inbox_from);
+    const std::string spent = "attempts > CAST($5 AS INTEGER)";
+    // An integration's oldest due webhooks (webhook_inbox_turns). The claim takes them in turns
+    // across businesses, the first of each business, then the second..., so that one business's
+    // backlog does not hold up another's webhooks. The outer WHERE checks the lease again: a
+    // concurrent claim that got a row first leaves it alone.
+    const std::string due =
+        std::string(postgres() ? "SELECT x.id, x.next_attempt_at" : "SELECT x.id") +
+        " FROM webhook_inbox x WHERE x.integration_id = i.id AND "
+        "x.status = 'pending' AND x.next_attempt_at <= $3 AND (x.lease_until IS NULL OR "
+        "x.lease_until <= $3) ORDER BY x.next_attempt_at, x.id LIMIT $4";
+    const std::string sql =
+        "UPDATE webhook_inbox SET "
+        "status = CASE WHEN " +
+        spent +
+        " THEN 'permanently_failed' ELSE status END, "
+        "last_error = CASE WHEN " +
+        spent +
+        " THEN 'mapping did not finish in ' || "
+        "CAST(attempts AS TEXT) || ' attempts (the host stopped or lost the lease while "
+        "mapping it)' ELSE last_error END, "
+        "lease_owner = CASE WHEN " +
+        spent +
+        " THEN NULL ELSE $1 END, "
+        "lease_until = CASE WHEN " +
+        spent +
+        " THEN NULL ELSE CAST($2 AS BIGINT) END, "
+        "next_attempt_at = CASE WHEN " +
+        spent + " THEN next_attempt_at ELSE CAST($3 AS BIGINT) + CAST($6 AS BIGINT) * " +
+        (postgres() ? "(CAST(1 AS BIGINT) << LEAST(attempts, 20))" : "(1 << MIN(attempts, 20))") +
+        " END, "
+        "attempts = CASE WHEN " +
+        spent +
+        " THEN attempts ELSE attempts + 1 END "
+        "WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $3) AND id IN "
+        "(SELECT id FROM (SELECT w.id, w.next_attempt_at, ROW_NUMBER() OVER (PARTITION BY "
+        "i.business_id ORDER BY w.next_attempt_at, w.id) AS turn FROM crm_integrations i " +
+        (postgres() ? "CROSS JOIN LATERAL (" + due + " FOR UPDATE SKIP LOCKED) w"
+                    // CROSS JOIN keeps the integrations the outer loop on SQLite.
+                    : "CROSS JOIN webhook_inbox w WHERE w.id IN (" + due + ")") +
+        ") ranked ORDER BY turn, next_attempt_at, id LIMIT $4) RETURNING " + kInboxColumns;
+    auto rows = select(
+        sql, {owner, ms(now + policy.lease), ms(now), static_cast<int64_t>(std::max(limit, 0)),
+              static_cast<int64_t>(policy.max_attempts), policy.backoff.count()});
+    if (!rows) return rows.error();
+    auto items = map_rows(*rows, inbox_from);
+    std::sort(items.begin(), items.end(),
+              [](const InboxItem& a, const InboxItem& b) { return a.id < b.id; });
+    return items;
+  }
+
+  Result<std::optional<Timestamp>> oldest_pending_webhook() override {
+    auto rows = select("SELECT MIN(received_at) FROM webhook_inbox WHERE status = 'pending'", {});
+    if (!rows) return rows.error();
+    return optional_at(*rows, 0, 0);
+  }
+
+  Result<void> renew_webhooks(std::span<const int64_t> ids, const std::string& owner,
+                              Timestamp until) override {
+    if (ids.empty()) return {};
+    auto renewed = select(postgres() ? "UPDATE webhook_inbox SET lease_until = $3 WHERE id = "
+                                       "ANY(CAST($1 AS BIGINT[])) AND lease_owner = $2 AND "
+                                       "status = 'pending'"
+                                     : "UPDATE webhook_inbox NOT INDEXED SET lease_until = $3 "
+                                       "WHERE id IN (SELECT value FROM json_each($1)) AND "
+                                       "lease_owner = $2 AND status = 'pending'",
+                          {id_list(ids), owner, ms(until)});
+    if (!renewed) return renewed.error();
+    if (renewed->affected != static_cast<int64_t>(ids.size())) {
+      return lease_lost(std::to_string(static_cast<int64_t>(ids.size()) - renewed->affected) +
+                        " of " + std::to_string(ids.size()) + " webhook_inbox items");
+    }
+    return {};
   }
 
   Result<std::vector<OutboxEvent>> claim_outbox(const std::string& owner, int limit,
@@ -999,11 +1089,17 @@ class SqlStore final : public Store {
                            {id, owner});
       if (!current) return current.error();
       if (current->empty()) return lease_lost(std::string(q.table) + " item " + std::to_string(id));
-      const int64_t attempts = current->integer(0, 0) + 1;
-      const ItemStatus status =
-          attempts >= policy.max_attempts ? ItemStatus::permanently_failed : ItemStatus::pending;
-      // The k-th failure waits backoff * 2^k (capped so the shift cannot overflow).
-      const milliseconds wait = policy.backoff * (int64_t{1} << std::min<int64_t>(attempts, 20));
+      // The inbox counted the attempt when it was claimed; its first attempt is no retry, so
+      // after the k-th failed one it waits backoff * 2^(k-1) (2, 4, 8 minutes) and has
+      // max_attempts retries. Other queues' items are retries already: the k-th failure waits
+      // backoff * 2^k. (The shift is capped so that it cannot overflow.)
+      const bool inbox = queue == Queue::inbox;
+      const int64_t attempts = current->integer(0, 0) + (inbox ? 0 : 1);
+      const ItemStatus status = attempts >= policy.max_attempts + (inbox ? 1 : 0)
+                                    ? ItemStatus::permanently_failed
+                                    : ItemStatus::pending;
+      const milliseconds wait =
+          policy.backoff * (int64_t{1} << std::clamp<int64_t>(attempts - (inbox ? 1 : 0), 0, 20));
       auto updated = c.run(std::string("UPDATE ") + q.table +
                                " SET attempts = $3, status = $4, last_error = $5, "
                                "next_attempt_at = $6, lease_owner = NULL, lease_until = NULL "
@@ -1348,6 +1444,16 @@ class SqlStore final : public Store {
     return items;
   }
 
+  // Ids as one parameter: a PostgreSQL array, or a JSON array for SQLite's json_each.
+  std::string id_list(std::span<const int64_t> ids) const {
+    std::string list;
+    for (const int64_t id : ids) {
+      if (!list.empty()) list.push_back(',');
+      list += std::to_string(id);
+    }
+    return postgres() ? "{" + list + "}" : "[" + list + "]";
+  }
+
   // Marks the inbox items done that are leased to owner, with one statement whatever their
   // number: the ids are one parameter (a JSON array read by json_each on SQLite, an array on
   // PostgreSQL), so it is prepared once. CONFLICT when any of them is not leased to owner.
@@ -1356,12 +1462,6 @@ class SqlStore final : public Store {
   Result<void> complete_inbox(Connection& c, std::span<const int64_t> ids,
                               const std::string& owner) {
     if (ids.empty()) return {};
-    std::string list;
-    for (const int64_t id : ids) {
-      if (!list.empty()) list.push_back(',');
-      list += std::to_string(id);
-    }
-    list = postgres() ? "{" + list + "}" : "[" + list + "]";
     auto done = c.run(postgres() ? "UPDATE webhook_inbox SET status = 'done', lease_owner = NULL, "
                                    "lease_until = NULL WHERE id = ANY(CAST($1 AS BIGINT[])) AND "
                                    "lease_owner = $2 AND status = 'pending'"
@@ -1369,7 +1469,7 @@ class SqlStore final : public Store {
                                    "lease_owner = NULL, lease_until = NULL WHERE id IN (SELECT "
                                    "value FROM json_each($1)) AND lease_owner = $2 AND status = "
                                    "'pending'",
-                      {list, owner});
+                      {id_list(ids), owner});
     if (!done) return done.error();
     if (done->affected != static_cast<int64_t>(ids.size())) {
       return fail(CRMSYNC_E_CONFLICT,

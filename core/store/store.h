@@ -189,7 +189,9 @@ enum class ItemStatus { pending, done, permanently_failed };
 struct LeasePolicy {
   std::chrono::milliseconds lease{std::chrono::minutes(5)};    // a dead host's items return then
   std::chrono::milliseconds backoff{std::chrono::minutes(2)};  // doubles per failure: 2, 4, 8
-  int max_attempts = 3;                                        // failures before permanently_failed
+  // Failures before permanently_failed. The inbox's first attempt is not a retry: a webhook has
+  // max_attempts retries after it (2, 4, 8 minutes later), max_attempts + 1 attempts in all.
+  int max_attempts = 3;
 };
 
 // Whether a commit must be on stable storage before the call returns (see enqueue_webhooks).
@@ -455,6 +457,8 @@ class Store {
   // and fail need the lease (CONFLICT otherwise). fail reschedules with exponential backoff and
   // returns permanently_failed after the policy's last attempt.
   virtual Result<int64_t> enqueue_retry(const RetryItem& item) = 0;
+  // Several items with one commit (a webhook's re-reads past the ones made at once).
+  virtual Result<void> enqueue_retries(std::span<const RetryItem> items) = 0;
   virtual Result<std::vector<RetryItem>> claim_retries(const std::string& owner, int limit,
                                                        const LeasePolicy& policy,
                                                        Timestamp now) = 0;
@@ -471,9 +475,20 @@ class Store {
   // Puts every commit that returned before this call on stable storage: an fsync of SQLite's
   // write-ahead log; nothing on PostgreSQL, whose commits are synced already.
   virtual Result<void> sync_commits() = 0;
+  // Claims in turns across businesses (each business's oldest due webhook first), and counts
+  // each claimed webhook's attempt in the claim's commit, moving next_attempt_at to when a
+  // retry of this attempt would be due. A webhook whose attempts are used up by mappings that
+  // never finished is returned permanently_failed, with its last_error, and not leased.
   virtual Result<std::vector<InboxItem>> claim_webhooks(const std::string& owner, int limit,
                                                         const LeasePolicy& policy,
                                                         Timestamp now) = 0;
+  // When the oldest webhook not yet processed (pending: new, being mapped, or waiting for a
+  // retry) was received; nullopt when none is. Reads the pending part of the status index.
+  virtual Result<std::optional<Timestamp>> oldest_pending_webhook() = 0;
+  // Extends the leases of owner's claimed webhooks to until (a long mapping in progress);
+  // CONFLICT when one of them is no longer leased to owner.
+  virtual Result<void> renew_webhooks(std::span<const int64_t> ids, const std::string& owner,
+                                      Timestamp until) = 0;
   virtual Result<std::vector<OutboxEvent>> claim_outbox(const std::string& owner, int limit,
                                                         const LeasePolicy& policy,
                                                         Timestamp now) = 0;

@@ -321,18 +321,43 @@ Result<Engine::Opened> Engine::open_ingest(const Loaded& loaded) {
 
 Result<void> Engine::map_webhook(const store::Integration& integration,
                                  plugin_host::Instance& instance, pipeline::Ingest& ingest,
-                                 const plugin_host::WebhookRequest& request) {
+                                 const plugin_host::WebhookRequest& request,
+                                 const std::function<Result<void>()>& progress) {
   auto named = ingest.add_call(
       [&](plugin_host::RecordSink& sink) { return instance.parse_webhook(request, sink); });
   if (!named) return named.error();
-  for (const std::string& object_id : *named) {
+  const size_t inline_reads = std::min(named->size(), options_.webhook_rereads);
+  for (size_t i = 0; i < inline_reads; ++i) {
+    const std::string& object_id = (*named)[i];
     auto read = ingest.add_call(
         [&](plugin_host::RecordSink& sink) { return instance.fetch_object(object_id, sink); });
-    if (read) continue;
-    if (auto handled = reread_failed(integration, object_id, read.error()); !handled) {
-      return handled.error();
+    if (!read) {
+      if (auto handled = reread_failed(integration, object_id, read.error()); !handled) {
+        return handled.error();
+      }
+    }
+    if (progress) {
+      if (auto renewed = progress(); !renewed) return renewed.error();
     }
   }
+  if (inline_reads == named->size()) return {};
+  // The rest waits in the retry queue, due now, as re-reads of their own: stored before the
+  // webhook is marked done, so a crash in between repeats re-reads (stored once) but loses none.
+  std::vector<store::RetryItem> later;
+  later.reserve(named->size() - inline_reads);
+  for (size_t i = inline_reads; i < named->size(); ++i) {
+    store::RetryItem& item = later.emplace_back();
+    item.integration_id = integration.id;
+    item.external_id = (*named)[i];
+    item.payload_json = nlohmann::json{{"object_id", (*named)[i]}}.dump();
+    item.next_attempt_at = now();
+  }
+  if (auto queued = store_.enqueue_retries(later); !queued) return queued.error();
+  log(integration, store::LogType::success, "",
+      "Webhook names " + std::to_string(named->size()) +
+          " objects: " + std::to_string(inline_reads) + " re-read now, " +
+          std::to_string(later.size()) + " queued to be re-read in the background",
+      "");
   return {};
 }
 
@@ -372,9 +397,13 @@ plugin_host::WebhookRequest webhook_request(const store::InboxItem& item) {
 
 Result<void> Engine::fail_webhook(const store::InboxItem& item, const Error& error,
                                   const store::Integration* integration) {
-  // A body the connector cannot read stays unreadable: no point in trying again.
+  // A body the connector cannot read stays unreadable: no point in trying again. A bug of the
+  // mapping (INTERNAL: an exception, a code out of the ABI's range) follows the retry schedule,
+  // like a mapping that killed the process: a connector update may fix it meanwhile.
   store::LeasePolicy policy = options_.retry_policy;
-  if (!CRMSYNC_IS_RETRYABLE(error.code)) policy.max_attempts = 1;
+  if (!CRMSYNC_IS_RETRYABLE(error.code) && error.code != CRMSYNC_E_INTERNAL) {
+    policy.max_attempts = 0;
+  }
   auto status =
       store_.fail_item(store::Queue::inbox, item.id, options_.owner, error.message, policy, now());
   if (!status) return status.error();
@@ -383,6 +412,21 @@ Result<void> Engine::fail_webhook(const store::InboxItem& item, const Error& err
         "Webhook #" + std::to_string(item.id) + " permanently_failed: " + error.message, "");
   }
   return {};
+}
+
+Result<void> Engine::guarded_map(const store::Integration& integration,
+                                 plugin_host::Instance& instance, pipeline::Ingest& ingest,
+                                 const store::InboxItem& item,
+                                 const std::function<Result<void>()>& progress) {
+  // The attempt is counted already (claim_webhooks): whatever the mapping throws, the webhook
+  // fails like any other, on the retry schedule, and the worker goes on with the next one.
+  try {
+    return map_webhook(integration, instance, ingest, webhook_request(item), progress);
+  } catch (const std::exception& e) {
+    return fail(CRMSYNC_E_INTERNAL, std::string("mapping the webhook failed: ") + e.what());
+  } catch (...) {
+    return fail(CRMSYNC_E_INTERNAL, "mapping the webhook failed: an unknown exception");
+  }
 }
 
 Result<void> Engine::process_webhooks(const std::string& integration_id,
@@ -402,13 +446,27 @@ Result<void> Engine::process_webhooks(const std::string& integration_id,
   pipeline::Ingest ingest = outside_run(std::move(opened->target));
   std::vector<const store::InboxItem*> mapped;
   std::vector<int64_t> mapped_ids;
+  // Re-reads take time (the CRM's rate limit): the group's leases are renewed while they
+  // progress, so that no other worker claims a webhook that is still being mapped.
+  std::vector<int64_t> leased;
+  for (const store::InboxItem* item : items) leased.push_back(item->id);
+  store::Timestamp renewed_at = now();
+  const auto renew = [&]() -> Result<void> {
+    const store::Timestamp at = now();
+    if (at - renewed_at < options_.retry_policy.lease / 4) return {};
+    renewed_at = at;
+    return store_.renew_webhooks(leased, options_.owner, at + options_.retry_policy.lease);
+  };
   for (const store::InboxItem* item : items) {
-    auto done = map_webhook(loaded->integration, *opened->instance, ingest, webhook_request(*item));
+    auto done = guarded_map(loaded->integration, *opened->instance, ingest, *item, renew);
     if (done) {
       mapped.push_back(item);
       mapped_ids.push_back(item->id);
-    } else if (auto failed = fail_webhook(*item, done.error(), &loaded->integration); !failed) {
-      return failed.error();
+    } else {
+      if (auto failed = fail_webhook(*item, done.error(), &loaded->integration); !failed) {
+        return failed.error();
+      }
+      std::erase(leased, item->id);  // failing released it
     }
   }
   auto committed = ingest.commit_pending(std::move(mapped_ids), options_.owner);
@@ -433,9 +491,17 @@ Result<InboxPass> Engine::process_inbox(int limit) {
   // The claim is in id order; each integration's items keep it within their group.
   std::map<std::string, std::vector<const store::InboxItem*>> groups;
   for (const store::InboxItem& item : *items) {
+    if (item.status == store::ItemStatus::permanently_failed) {
+      // Its attempts were used up by mappings that never finished (the claim failed it).
+      if (auto loaded = load(item.integration_id)) {
+        log(loaded->integration, store::LogType::error, "permanently_failed",
+            "Webhook #" + std::to_string(item.id) + " permanently_failed: " + item.last_error, "");
+      }
+      continue;
+    }
     groups[item.integration_id].push_back(&item);
     // Retries wait for their backoff on purpose: only first attempts measure the lag.
-    if (item.attempts == 0) pass.lag = std::max(pass.lag, claimed_at - item.received_at);
+    if (item.attempts == 1) pass.lag = std::max(pass.lag, claimed_at - item.received_at);
   }
   // A group that fails leaves the others to run: their leases would otherwise have to expire.
   std::optional<Error> first_failure;

@@ -60,6 +60,10 @@ struct EngineOptions {
   std::function<store::Timestamp()> now;       // the clock; defaults to the system clock
   // Called after every finished run, e.g. to send the failure-streak alert.
   std::function<void(const RunReport&)> on_run_finished;
+  // Objects a webhook names that are re-read while it is mapped; the rest are queued as re-reads
+  // of their own (process_retries), so that one webhook naming thousands of records holds its
+  // inbox worker for a bounded time.
+  size_t webhook_rereads = 20;
   // Called when a retry item fails for good (after its last attempt), with its last error.
   std::function<void(const store::RetryItem&, const std::string& error)> on_item_failed;
 };
@@ -156,10 +160,16 @@ class Engine {
   Result<Opened> open_ingest(const Loaded& loaded);
   // An ingest for connector calls outside a sync run (webhooks, re-reads): no run, no cursor.
   pipeline::Ingest outside_run(pipeline::Target target);
-  // Adds a webhook's sales, and those of the objects it names (re-read like refetch), to the
-  // ingest's pending batch.
+  // Adds a webhook's sales, and those of the first EngineOptions::webhook_rereads objects it
+  // names (re-read like refetch), to the ingest's pending batch; the other objects are queued as
+  // re-reads due now (the retry queue). progress, when given, is called after each re-read.
   Result<void> map_webhook(const store::Integration& integration, plugin_host::Instance& instance,
-                           pipeline::Ingest& ingest, const plugin_host::WebhookRequest& request);
+                           pipeline::Ingest& ingest, const plugin_host::WebhookRequest& request,
+                           const std::function<Result<void>()>& progress = {});
+  // map_webhook of a claimed webhook, with what it throws turned into an error (INTERNAL).
+  Result<void> guarded_map(const store::Integration& integration, plugin_host::Instance& instance,
+                           pipeline::Ingest& ingest, const store::InboxItem& item,
+                           const std::function<Result<void>()>& progress);
   // Processes the claimed webhooks of one integration (see process_inbox).
   Result<void> process_webhooks(const std::string& integration_id,
                                 std::span<const store::InboxItem* const> items);

@@ -453,7 +453,7 @@ class IikoConnector : public sdk::Connector {
     Check check;
     const Mapped mapped = map_order(info, kind, config_.map, config_.offset, fallback_time, &check);
     if (!check.warning.empty()) host().log(CRMSYNC_LOG_WARNING, check.warning);
-    sdk::deliver(mapped, sink, sdk::dump_json(info));
+    sdk::deliver(mapped, sink, sdk::raw_text(info));
   }
 
   // One webhook event {eventType, eventTime (UTC), organizationId, correlationId, eventInfo}.
@@ -463,7 +463,7 @@ class IikoConnector : public sdk::Connector {
     const Json& id = sdk::member(info, "id");
     const std::string order_id = id.is_string() ? id.get<std::string>() : std::string();
     if (!event.is_object() || !type.is_string()) {
-      sink.fail(order_id, "Not an iiko webhook event (no eventType)", sdk::dump_json(event));
+      sink.fail(order_id, "Not an iiko webhook event (no eventType)", sdk::raw_text(event));
       return;
     }
     const std::string name = type.get<std::string>();
@@ -480,14 +480,14 @@ class IikoConnector : public sdk::Connector {
       sink.fail(order_id,
                 "Webhook for organization " + organization.get<std::string>() +
                     ", which this integration does not read",
-                sdk::dump_json(event));
+                sdk::raw_text(event));
       return;
     }
     std::string fallback;
     const Json& time = sdk::member(event, "eventTime");
     if (time.is_string()) {
       if (!internal::local_seconds(time.get<std::string>())) {
-        sink.fail(order_id, "eventTime is not yyyy-MM-dd HH:mm:ss.fff", sdk::dump_json(event));
+        sink.fail(order_id, "eventTime is not yyyy-MM-dd HH:mm:ss.fff", sdk::raw_text(event));
         return;
       }
       fallback = time.get<std::string>().substr(0, 19) + "Z";

@@ -206,10 +206,10 @@ inline Mapped map_order(const Json& info, OrderKind kind, const MapOptions& opti
   }
   if (r.description.empty()) {
     const Json& number = member(order, "number");
-    r.description = "Заказ №" + (number.is_null() ? id : number.dump());
+    r.description = "Заказ №" + (number.is_null() ? id : sdk::raw_text(number));
   }
   r.currency = options.currency;
-  r.raw_json = info.dump();
+  r.raw_json = sdk::raw_text(info);
   return sale;
 }
 

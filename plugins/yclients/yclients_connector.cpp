@@ -171,7 +171,7 @@ Json envelope_data(std::string_view body, int32_t code, std::string_view what) {
 
 // Delivers one mapped record to the sink, with the record as its raw JSON.
 void deliver(const Mapped& mapped, const Json& raw, const sdk::Sink& sink) {
-  sdk::deliver(mapped, sink, sdk::dump_json(raw));
+  sdk::deliver(mapped, sink, sdk::raw_text(raw));
 }
 
 // One YCLIENTS integration (one company).
@@ -517,7 +517,7 @@ class YclientsConnector : public sdk::Connector {
     const Json& resource = sdk::member(event, "resource");
     if (!event.is_object() || !resource.is_string()) {
       sink.fail(resource_id.value_or(""), "Not a YCLIENTS webhook event (no resource)",
-                sdk::dump_json(event));
+                sdk::raw_text(event));
       return;
     }
     if (resource != "record") {
@@ -530,13 +530,13 @@ class YclientsConnector : public sdk::Connector {
       sink.fail(
           resource_id.value_or(""),
           "Webhook for company " + *company + ", this integration is company " + config_.company_id,
-          sdk::dump_json(event));
+          sdk::raw_text(event));
       return;
     }
     const Json& status = sdk::member(event, "status");
     if (status == "delete") {
       if (!resource_id) {
-        sink.fail("", "A record delete event without resource_id", sdk::dump_json(event));
+        sink.fail("", "A record delete event without resource_id", sdk::raw_text(event));
         return;
       }
       host().log(CRMSYNC_LOG_INFO, "YCLIENTS record " + *resource_id + " deleted (webhook)");
@@ -544,8 +544,8 @@ class YclientsConnector : public sdk::Connector {
       return;
     }
     if (status != "create" && status != "update") {
-      sink.fail(resource_id.value_or(""), "Unknown record event status " + sdk::dump_json(status),
-                sdk::dump_json(event));
+      sink.fail(resource_id.value_or(""), "Unknown record event status " + sdk::raw_text(status),
+                sdk::raw_text(event));
       return;
     }
     const Json& data = sdk::member(event, "data");
@@ -554,7 +554,7 @@ class YclientsConnector : public sdk::Connector {
     } else if (resource_id) {
       sink.refetch(*resource_id);
     } else {
-      sink.fail("", "A record event with neither data nor resource_id", sdk::dump_json(event));
+      sink.fail("", "A record event with neither data nor resource_id", sdk::raw_text(event));
     }
   }
 

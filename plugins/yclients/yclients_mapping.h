@@ -133,7 +133,7 @@ inline Mapped map_record(const Json& record, const std::string& currency) {
     r.customer_phone.insert(0, "+");
   }
   r.currency = currency;
-  r.raw_json = record.dump();
+  r.raw_json = sdk::raw_text(record);
   return sale;
 }
 

@@ -56,10 +56,10 @@ struct World {
         .value();
   }
 
-  pipeline::Ingest ingest(int logged_examples = 20) {
+  pipeline::Ingest ingest(int logged_examples = 20, store::Timestamp now = kNow) {
     pipeline::Options options;
     options.logged_examples = logged_examples;
-    options.now = [] { return kNow; };
+    options.now = [now] { return now; };
     return pipeline::Ingest(*store, pipeline::make_target(business, integration).value(),
                             std::nullopt, options);
   }
@@ -243,7 +243,9 @@ TEST_CASE("an integration's timezone setting overrides the business's for its lo
   record.occurred_at = CRMSYNC_STR_LIT("2025-11-17 14:30");
   record.amount_kind = CRMSYNC_AMOUNT_DECIMAL;
   record.amount = CRMSYNC_STR_LIT("100");
-  const auto sale = pipeline::normalize_record(target, record).transaction.value();
+  const auto sale = pipeline::normalize_record(
+                        target, record, store::Timestamp(std::chrono::milliseconds(1763380800000)))
+                        .transaction.value();
   // 14:30 at UTC+10 is 04:30 UTC (the business's Moscow would give 11:30).
   CHECK(sale.occurred_at == store::Timestamp(std::chrono::milliseconds(1763353800000)));
   CHECK(sale.external_id == "1C-7");
@@ -330,7 +332,9 @@ TEST_CASE_TEMPLATE("CSV imports match the workload generator's expected counts",
     std::ofstream(file) << run_generator(args);
 
     auto instance = world.open({{"path", file.string()}, {"batch_rows", 700}});
-    auto first = world.ingest();
+    // The generator's sales run to 2025-11-28: the import runs after them, as it would.
+    const store::Timestamp december(std::chrono::milliseconds(1764547200000));  // 2025-12-01
+    auto first = world.ingest(20, december);
     REQUIRE(first.run(*instance, "").ok());
     CHECK(first.totals().fetched == expected["rows"]);
     CHECK(first.totals().inserted == expected["valid"]);
@@ -338,7 +342,7 @@ TEST_CASE_TEMPLATE("CSV imports match the workload generator's expected counts",
     CHECK(first.totals().duplicates == expected["duplicates"]);
 
     // Re-importing the same file imports nothing.
-    auto again = world.ingest();
+    auto again = world.ingest(20, december);
     REQUIRE(again.run(*instance, "").ok());
     CHECK(again.totals().inserted == 0);
     CHECK(again.totals().failed == expected["errors"]);
@@ -370,4 +374,127 @@ TEST_CASE_TEMPLATE("one re-read object is ingested as a batch without moving the
   REQUIRE_FALSE(down.ok());
   CHECK(down.error().code == CRMSYNC_E_UNAVAILABLE);
   CHECK(fetch("9").error().code == CRMSYNC_E_NOT_FOUND);
+}
+
+namespace {
+
+// A record the pipeline reads as a valid sale of 1500.00 on 2025-11-17; tests spoil one field.
+struct RawRecord {
+  std::string external_id = "900";
+  std::string occurred_at = "2025-11-17T14:30:00+03:00";
+  std::string amount = "1500.00";
+  std::string description = "Стрижка";
+  std::string item_name = "Стрижка";
+  int64_t amount_minor = 0;  // used instead of amount when nonzero
+  const crmsync_line_item_v1* item_pointer = nullptr;
+  crmsync_line_item_v1 item{};
+
+  crmsync_record_v1 view() {
+    crmsync_record_v1 record{};
+    record.struct_size = sizeof record;
+    record.external_id = {external_id.data(), external_id.size()};
+    record.occurred_at = {occurred_at.data(), occurred_at.size()};
+    if (amount_minor != 0) {
+      record.amount_kind = CRMSYNC_AMOUNT_MINOR;
+      record.amount_minor = amount_minor;
+    } else {
+      record.amount_kind = CRMSYNC_AMOUNT_DECIMAL;
+      record.amount = {amount.data(), amount.size()};
+    }
+    record.description = {description.data(), description.size()};
+    item.struct_size = sizeof item;
+    item.name = {item_name.data(), item_name.size()};
+    item_pointer = &item;
+    record.items = &item_pointer;
+    record.item_count = 1;
+    return record;
+  }
+};
+
+// Delivers the record to a pending batch, commits it and returns the reason it failed for (empty
+// when it was stored).
+template <class B>
+std::string ingest_one(World<B>& world, RawRecord& raw) {
+  auto ingest = world.ingest();
+  REQUIRE(
+      ingest.add_call([&](plugin_host::RecordSink& sink) { return sink.on_record(raw.view()); }));
+  REQUIRE(ingest.commit_pending());
+  if (ingest.totals().inserted == 1) return "";
+  CHECK(ingest.totals().failed == 1);
+  REQUIRE(ingest.errors().size() == 1);
+  return ingest.errors()[0].reason;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE(
+    "a connector record past the documented limits fails with a reason naming the field and "
+    "nothing of it is stored",
+    B, CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  RawRecord raw;
+  std::string reason;
+  SUBCASE("a description that is not UTF-8") {
+    raw.description = "Стрижка \xFF\xFE";
+    reason = "description is not valid UTF-8 (at byte 15)";
+  }
+  SUBCASE("a description of 10 MB") {
+    raw.description = std::string(10 << 20, 'a');
+    reason = "description is 10485760 bytes long, more than the 4096 allowed";
+  }
+  SUBCASE("an external id that is not UTF-8: the log line names the record readably") {
+    raw.external_id = "90\xC0\xAF";  // an overlong '/'
+    reason = "external_id is not valid UTF-8 (at byte 2)";
+  }
+  SUBCASE("an item name that is not UTF-8") {
+    raw.item_name = "\xED\xA0\x80";  // a surrogate
+    reason = "items[0].name is not valid UTF-8 (at byte 0)";
+  }
+  SUBCASE("an amount of INT64_MAX minor units") {
+    raw.amount_minor = INT64_MAX;
+    reason = "amount 9223372036854775807 minor units is above the maximum of 1000000000000";
+  }
+  SUBCASE("a decimal amount one minor unit past the maximum") {
+    raw.amount = "10000000000.01";
+    reason = "amount 1000000000001 minor units is above the maximum of 1000000000000";
+  }
+  SUBCASE("a date of 9999-12-31") {
+    raw.occurred_at = "9999-12-31T00:00:00Z";
+    reason =
+        "occurred_at 9999-12-31T00:00:00Z is more than a day ahead of the host's clock "
+        "(2025-11-17T14:30:00Z)";
+  }
+  SUBCASE("a date of 1970") {
+    raw.occurred_at = "1970-01-01T00:00:00Z";
+    reason =
+        "occurred_at 1970-01-01T00:00:00Z is before 2000-01-01T00:00:00Z, the earliest "
+        "date accepted";
+  }
+  CAPTURE(reason);
+  CHECK(ingest_one(world, raw) == reason);
+  CHECK(world.count("SELECT COUNT(*) FROM transactions") == 0);
+  CHECK(world.count("SELECT COUNT(*) FROM outbox") == 0);
+  // The log line of the failure is valid UTF-8 whatever the record held.
+  const auto lines = world.store->list_logs({}).value();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].message.find(reason) != std::string::npos);
+  CHECK(json::parse(json(lines[0].message).dump()).get<std::string>() == lines[0].message);
+}
+
+TEST_CASE_TEMPLATE("records at the limits are stored as given", B, CRMSYNC_TEST_BACKENDS) {
+  World<B> world("scripted");
+  RawRecord raw;
+  raw.description = std::string(pipeline::limits::kDescription - 2, 'a') + "я";
+  raw.amount_minor = pipeline::limits::kAmountMinor;
+  SUBCASE("the earliest date") {
+    raw.occurred_at = "2000-01-01T00:00:00Z";
+  }
+  SUBCASE("a day ahead of the host's clock") {
+    raw.occurred_at = "2025-11-18T14:30:00Z";
+  }
+  CHECK(ingest_one(world, raw).empty());
+  const auto stored = world.store->find_transaction("mindal", "SCRIPTED-900").value();
+  REQUIRE(stored.has_value());
+  CHECK(stored->amount_minor == 1'000'000'000'000);
+  CHECK(stored->description.size() == 4096);
 }

@@ -9,9 +9,14 @@
 // {"external_id", "occurred_at", "amount" (string) or "amount_minor" (integer), "currency",
 // "customer_phone", "customer_ref", "description", "items": [{"name", "quantity",
 // "amount_minor"}], "medical", "locator", "raw_json"}.
+//
+// parse_webhook(body) reads the body as {"records": [...], "refetch": ["id", ...]}: it emits the
+// records and names the objects to re-read; {"throw": "text"} throws a std::runtime_error
+// instead, {"error_code": N} returns error code N (one outside the ABI's range too).
 #include <crmsync/connector.hpp>
 #include <nlohmann/json.hpp>
 
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -34,6 +39,17 @@ class Scripted : public crmsync::sdk::Connector {
     }
     if (index < batches.size()) emit(batches[index], sink);
     sink.checkpoint(std::to_string(index + 1), index + 1 < batches.size());
+  }
+
+  void parse_webhook(const crmsync::sdk::WebhookRequest& request,
+                     crmsync::sdk::Sink& sink) override {
+    const json body = json::parse(request.body);
+    if (body.contains("throw")) throw std::runtime_error(body.at("throw").get<std::string>());
+    if (body.contains("error_code")) {
+      throw Error(body.at("error_code").get<int32_t>(), "scripted error value");
+    }
+    emit(body, sink);
+    for (const json& id : body.value("refetch", json::array())) sink.refetch(id.get<std::string>());
   }
 
   void fetch_object(std::string_view object_id, crmsync::sdk::Sink& sink) override {
@@ -89,4 +105,5 @@ CRMSYNC_CONNECTOR(Scripted, {.id = "scripted",
                              .vendor = "crmsync tests",
                              .version = "1.0.0",
                              .config_schema = R"({"type":"object"})",
-                             .capabilities = CRMSYNC_CAP_FETCH | CRMSYNC_CAP_INCREMENTAL})
+                             .capabilities = CRMSYNC_CAP_FETCH | CRMSYNC_CAP_INCREMENTAL |
+                                             CRMSYNC_CAP_WEBHOOK})

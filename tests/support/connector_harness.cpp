@@ -65,7 +65,9 @@ Collected::Collected(std::string id_prefix, const std::string& zone)
               .zone = normalize::TimeZone::locate(zone).value()} {}
 
 Result<void> Collected::on_record(const crmsync_record_v1& record) {
-  auto normalized = pipeline::normalize_record(target_, record);
+  auto normalized = pipeline::normalize_record(
+      target_, record,
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
   if (!normalized.transaction) {
     failed.push_back(normalized.error);
   } else {

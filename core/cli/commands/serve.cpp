@@ -197,13 +197,20 @@ int run(const Cli& cli, const Options& options) {
         return std::vector<metrics::Sample>{{{"commit"}, static_cast<double>(s.commits)},
                                             {{"sync"}, static_cast<double>(s.syncs)}};
       });
-  metrics::add_callback(*host.metrics, "crmsync_webhook_mapping_lag_seconds",
-                        "How long the oldest webhook of the inbox workers' latest pass had waited "
-                        "since it was received; 0 once they have caught up.",
-                        metrics::Type::gauge, {}, [&inbox] {
-                          const std::chrono::duration<double> lag = inbox.stats().lag;
-                          return std::vector<metrics::Sample>{{{}, lag.count()}};
-                        });
+  // Read from the store, not from the workers' passes: a webhook stuck in a long mapping, or
+  // claimed by another host, counts as long as it is not processed.
+  metrics::add_callback(
+      *host.metrics, "crmsync_webhook_mapping_lag_seconds",
+      "How long the oldest webhook not yet processed (new, being mapped or waiting for a retry) "
+      "has waited since it was received; 0 when none is pending.",
+      metrics::Type::gauge, {}, [&host] {
+        auto oldest = host.store->oldest_pending_webhook();
+        if (!oldest) return std::vector<metrics::Sample>{};
+        const std::chrono::duration<double> lag =
+            *oldest ? std::max(now() - **oldest, std::chrono::milliseconds(0))
+                    : std::chrono::milliseconds(0);
+        return std::vector<metrics::Sample>{{{}, lag.count()}};
+      });
   metrics::add_callback(
       *host.metrics, "crmsync_webhook_mapping_pauses_total",
       "Passes of the inbox workers followed by a pause, leaving the cores to the receiver during "

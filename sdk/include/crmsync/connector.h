@@ -249,7 +249,21 @@ typedef struct crmsync_line_item_v1 {
 
 /* One sale as the CRM gave it. The host normalizes (phone to E.164, amount to minor units, time
  * to UTC), prefixes external_id with the connector id in upper case ("YCLIENTS-67890"), dedups
- * and stores it. Borrowed for the sink call. */
+ * and stores it. Borrowed for the sink call.
+ *
+ * Limits: the host checks every record before anything of it is stored. A record outside them
+ * is not stored; it counts as failed, with a reason that names the field ("description is not
+ * valid UTF-8 (at byte 15)"), like a record the connector reported through sink->fail.
+ *   - Every string is well-formed UTF-8 (no overlong forms, no surrogates), and at most, in
+ *     bytes: external_id 256, occurred_at 64, amount 64, currency 16, customer_phone 64,
+ *     customer_ref 256, description 4096, locator 256, raw_json 1 MiB; per item: name 1024,
+ *     quantity 64, amount 64. At most 500 items.
+ *   - The amount is 1 .. 1,000,000,000,000 minor units (ten billion roubles), however given. A
+ *     sum of nine million such amounts still fits a signed 64-bit integer.
+ *   - occurred_at is not before 2000-01-01T00:00:00Z and not more than 24 hours ahead of the
+ *     host's clock.
+ * What a connector reports through skip and fail is logged cut to these lengths, with bytes that
+ * are not UTF-8 replaced by U+FFFD. */
 typedef struct crmsync_record_v1 {
   uint32_t struct_size;
   crmsync_str external_id; /* the CRM's own id of the sale, without prefix; empty: the host

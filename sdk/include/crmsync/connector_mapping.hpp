@@ -8,10 +8,14 @@
 #define CRMSYNC_CONNECTOR_MAPPING_HPP
 
 #include <crmsync/connector.hpp>
+#include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
+#include <vector>
 
 namespace crmsync::sdk {
 
@@ -46,6 +50,27 @@ inline void deliver(const Mapped& mapped, const Sink& sink, std::string_view raw
     const auto& bad = std::get<Unreadable>(mapped);
     sink.fail(bad.external_id, bad.reason, raw_json);
   }
+}
+
+// How deep an object may nest for raw_text to write it out (the host's logs keep less anyway).
+inline constexpr std::size_t kRawDepth = 64;
+
+// The object as raw JSON for sink.fail and records' raw_json: its dump() when it nests at most
+// kRawDepth levels, else a short note. Measured without recursion, so a body nested 100,000
+// levels deep (which the parser reads with a stack of its own) costs no stack here; dump() alone
+// would recurse once per level.
+inline std::string raw_text(const nlohmann::json& object) {
+  std::vector<std::pair<const nlohmann::json*, std::size_t>> pending{{&object, 1}};
+  while (!pending.empty()) {
+    const auto [node, depth] = pending.back();
+    pending.pop_back();
+    if (!node->is_structured()) continue;
+    if (depth > kRawDepth) {
+      return R"({"crmsync":"object nested more than 64 levels deep, not kept"})";
+    }
+    for (const auto& child : *node) pending.emplace_back(&child, depth + 1);
+  }
+  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace crmsync::sdk
