@@ -457,9 +457,9 @@ struct Api::State {
           json::array({{{"field", "id"}, {"message", "1-64 letters, digits, '-', '_' or '.'"}}}));
     }
     if (auto refused = refused_id(caller, business_id, integration.id)) return *refused;
-    if (store.get_integration(integration.id)) {
-      return error(409, "an integration '" + integration.id + "' exists already");
-    }
+    const server::Response taken =
+        error(409, "an integration '" + integration.id + "' exists already");
+    if (store.get_integration(integration.id)) return taken;
     auto sealed = seal(*connector, settings);
     if (auto* refused = std::get_if<server::Response>(&sealed)) return std::move(*refused);
     auto& split = std::get<0>(sealed);

@@ -55,7 +55,7 @@ Response Response::text(int status, std::string body) {
 }
 
 Response internal_error(std::string_view detail) {
-  return Response::json(500, dump_json({{"error", std::string(detail)}}));
+  return Response::json(500, dump_json(nlohmann::json{{"error", std::string(detail)}}));
 }
 
 namespace {
@@ -81,7 +81,8 @@ void mark_server_error(Response& response, const std::string& request_id) {
     std::fprintf(stderr, "crmsync: request %s: internal error: %s\n", request_id.c_str(),
                  response.body.c_str());
     response.content_type = "application/json";
-    response.body = dump_json({{"error", "internal error"}, {"request_id", request_id}});
+    response.body =
+        dump_json(nlohmann::json{{"error", "internal error"}, {"request_id", request_id}});
     return;
   }
   if (response.content_type != "application/json") return;

@@ -274,7 +274,7 @@ void Engine::log(const store::Integration& integration, store::LogType type,
 
 Result<void> Engine::reread_failed(const store::Integration& integration,
                                    const std::string& object_id, const Error& error) {
-  const std::string payload = dump_json({{"object_id", object_id}});
+  const std::string payload = dump_json(nlohmann::json{{"object_id", object_id}});
   if (!CRMSYNC_IS_RETRYABLE(error.code)) {
     log(integration, store::LogType::error, error_type(error.code),
         "Object " + object_id + " could not be read: " + error.message, payload);

@@ -1116,9 +1116,10 @@ TEST_CASE("a body nested deeper than 256 levels is 400 with a clear error; 256 l
   CHECK(patched.status == 400);
   CHECK(patched.body["error"] == "the body nests deeper than 256 levels");
   // The body, settings and 254 arrays: 256 levels, read and checked against the schema.
-  const Answer limit = host.call("POST", integrations, host.owner_key,
-                                 R"({"crm_type":"yclients","id":"deep","settings":{"company_id":)" +
-                                     nested_arrays(254) + "}}");
+  const Answer limit =
+      host.call("POST", integrations, host.owner_key,
+                R"({"crm_type":"yclients","id":"mindal-deep","settings":{"company_id":)" +
+                    nested_arrays(254) + "}}");
   CHECK(limit.status == 422);
   CHECK(has_field(limit, "company_id"));
   CHECK(alive(host));

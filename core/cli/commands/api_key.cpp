@@ -30,10 +30,10 @@ int create(const Cli& cli, const Options& options) {
   auto made = admin::create_api_key(**db, options.role, business, now());
   if (!made) return report_failure(made.error().message);
   if (options.json) {
-    std::printf("%s\n", dump_json({{"id", made->key.id},
-                                   {"role", made->key.role},
-                                   {"business_id", options.business_id},
-                                   {"key", made->secret}})
+    std::printf("%s\n", dump_json(nlohmann::json{{"id", made->key.id},
+                                                 {"role", made->key.role},
+                                                 {"business_id", options.business_id},
+                                                 {"key", made->secret}})
                             .c_str());
   } else {
     std::printf("Created %s key %s%s\n%s\nKeep it now: it is not shown again.\n",
